@@ -1,0 +1,107 @@
+"""Command-line plumbing shared by every job: config loading, flags and one-line errors."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+CONF_DIR = PROJECT_ROOT / "conf"
+DEFAULT_CONF = CONF_DIR / "local.yaml"
+
+
+class PipelineError(Exception):
+    """A problem the user can fix (bad argument, unreadable input): printed as one line."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are a single line and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(2)
+
+
+def base_parser(prog: str, description: str) -> OneLineParser:
+    """A parser with the flags every job shares: --conf and the Spark overrides."""
+    parser = OneLineParser(prog=prog, description=description)
+    parser.add_argument("--conf", default=str(DEFAULT_CONF),
+                        help="YAML settings (default: conf/local.yaml)")
+    parser.add_argument("--master", help="Spark master, overrides the conf (e.g. local[4])")
+    parser.add_argument("--driver-memory", help="driver memory, overrides the conf (e.g. 8g)")
+    parser.add_argument("--shuffle-partitions", type=int,
+                        help="spark.sql.shuffle.partitions, overrides the conf")
+    return parser
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    """Return base with override merged in, recursively for nested dicts."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_conf(path: str | Path | None = None, overrides: dict | None = None) -> dict[str, Any]:
+    """Read a YAML conf file (default conf/local.yaml) and apply overrides.
+
+    A conf file other than local.yaml is merged over local.yaml, so a user's file
+    only needs the values it changes.
+    """
+    path = Path(path) if path else DEFAULT_CONF
+    if not path.is_file():
+        raise PipelineError(f"conf file not found: {path}")
+    try:
+        base = yaml.safe_load(DEFAULT_CONF.read_text()) or {}
+        cfg = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise PipelineError(f"conf file {path} is not valid YAML: {str(exc).splitlines()[0]}") from exc
+    if not isinstance(cfg, dict):
+        raise PipelineError(f"conf file {path} must hold a mapping")
+    merged = cfg if path.resolve() == DEFAULT_CONF.resolve() else deep_merge(base, cfg)
+    return deep_merge(merged, overrides or {})
+
+
+def spark_overrides(args: argparse.Namespace) -> dict:
+    """The conf overrides given by the shared Spark flags."""
+    spark: dict[str, Any] = {}
+    if getattr(args, "master", None):
+        spark["master"] = args.master
+    if getattr(args, "driver_memory", None):
+        spark["driver_memory"] = args.driver_memory
+    if getattr(args, "shuffle_partitions", None):
+        spark["shuffle_partitions"] = args.shuffle_partitions
+    return {"spark": spark} if spark else {}
+
+
+def run_cli(body: Callable[[], int | None]) -> int:
+    """Run a job body; a PipelineError becomes a one-line message and exit status 1."""
+    try:
+        return body() or 0
+    except PipelineError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write("error: interrupted\n")
+        return 130
+
+
+def exit_with(code: int) -> NoReturn:
+    """Flush and exit; kept in one place so every job ends the same way."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    raise SystemExit(code)
+
+
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse argv (sys.argv[1:] when None)."""
+    return parser.parse_args(list(argv) if argv is not None else None)

@@ -1,0 +1,254 @@
+"""Stage 1: raw event and label files -> bronze Delta tables, losing nothing.
+
+    python -m jobs.ingest --events PATH [--labels PATH] --warehouse DIR [--conf FILE]
+
+Every input row lands in exactly one of: bronze (valid, first seen), quarantine
+(rejected, with its original content and a reason) or the duplicate count. The
+run's accounting (read = added + quarantined + duplicates) is printed and appended
+to `ops/ingest_runs`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, field
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from jobs import warehouse
+from jobs.cli import (
+    PipelineError, base_parser, exit_with, load_conf, parse, run_cli, spark_overrides,
+)
+from jobs.session import build_session
+from transforms import schema, validate
+from transforms.formats import gateway
+
+RUNS_SCHEMA = T.StructType([
+    T.StructField("ingest_run_id", T.StringType(), False),
+    T.StructField("kind", T.StringType(), False),
+    T.StructField("input_path", T.StringType(), True),
+    T.StructField("started_at", T.TimestampType(), False),
+    T.StructField("finished_at", T.TimestampType(), False),
+    T.StructField("rows_read", T.LongType(), False),
+    T.StructField("rows_added", T.LongType(), False),
+    T.StructField("rows_quarantined", T.LongType(), False),
+    T.StructField("duplicates_dropped", T.LongType(), False),
+    T.StructField("quarantine_reasons", T.MapType(T.StringType(), T.LongType()), True),
+])
+
+
+@dataclass
+class Accounting:
+    """The counts of one ingest of one kind of input; `read` always equals the other three."""
+
+    kind: str
+    read: int = 0
+    added: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def line(self) -> str:
+        """The one-line accounting the job prints."""
+        return (
+            f"ingest {self.kind}: read={self.read} added={self.added} "
+            f"quarantined={self.quarantined} duplicates={self.duplicates}"
+        )
+
+
+def read_raw(spark: SparkSession, path: str, fields, what: str) -> DataFrame | None:
+    """Read every data file under path into raw rows (text fields); None when there are none."""
+    parts = []
+    for fmt, files in warehouse.list_input_files(spark, path, what).items():
+        if fmt == "json":
+            lines = spark.read.text(files).select(
+                "value", F.input_file_name().alias("source_file"),
+                F.monotonically_increasing_id().alias("row_pos"),
+            )
+            parts.append(gateway.parse_json_lines(lines, fields))
+        else:
+            reader = spark.read.option("header", "true") if fmt == "csv" else spark.read
+            try:
+                table = reader.format(fmt).load(files)
+            except Exception as exc:  # schema conflicts between files, unreadable footers
+                raise PipelineError(f"{what}: cannot read {fmt} input: {str(exc).splitlines()[0][:200]}") from exc
+            table = table.select(
+                "*", F.input_file_name().alias("source_file"),
+                F.monotonically_increasing_id().alias("row_pos"),
+            )
+            parts.append(gateway.from_columns(table, fields))
+    if not parts:
+        return None
+    raw = parts[0]
+    for part in parts[1:]:
+        raw = raw.unionByName(part)
+    return raw
+
+
+def classify(
+    raw: DataFrame,
+    fields,
+    non_negative: list[str],
+    keys: list[str],
+    existing_keys: DataFrame | None,
+    extra_rules=None,
+    defaults=None,
+) -> DataFrame:
+    """Give every raw row its `reason`, typed fields and `outcome` (bronze/quarantine/duplicate)."""
+    checked = validate.with_rejection_reason(raw, fields, non_negative, extra_rules)
+    typed = validate.with_typed_fields(checked, fields, defaults)
+    valid = typed.filter(F.col("reason").isNull())
+    ranked = validate.with_duplicate_rank(valid, keys, ["source_file", "row_pos"])
+    if existing_keys is not None:
+        flagged = ranked.join(
+            existing_keys.select(*keys).withColumn("in_bronze", F.lit(True)), on=keys, how="left"
+        )
+    else:
+        flagged = ranked.withColumn("in_bronze", F.lit(False))
+    rejected = typed.filter(F.col("reason").isNotNull()).withColumns(
+        {"duplicate_rank": F.lit(1), "in_bronze": F.lit(False)}
+    )
+    return flagged.unionByName(rejected).withColumn(
+        "outcome",
+        validate.outcome(
+            F.col("reason").isNull(), F.col("duplicate_rank"), F.coalesce("in_bronze", F.lit(False))
+        ),
+    )
+
+
+def count_outcomes(classified: DataFrame, kind: str) -> Accounting:
+    """One small aggregate over the classified rows: counts per outcome and reason."""
+    rows = (
+        classified.groupBy("outcome", "reason").count().collect()  # a handful of rows
+    )
+    acc = Accounting(kind)
+    for row in rows:
+        acc.read += row["count"]
+        if row["outcome"] == "bronze":
+            acc.added += row["count"]
+        elif row["outcome"] == "duplicate":
+            acc.duplicates += row["count"]
+        else:
+            acc.quarantined += row["count"]
+            acc.reasons[row["reason"]] = acc.reasons.get(row["reason"], 0) + row["count"]
+    return acc
+
+
+def ingest_one(
+    spark: SparkSession, cfg: dict, kind: str, path: str, wh: str, run_id: str
+) -> Accounting:
+    """Ingest the events or labels under path into bronze and quarantine; return the counts."""
+    if kind == "events":
+        fields, keys = schema.EVENT_FIELDS, ["generation_id"]
+        non_negative, defaults = schema.NON_NEGATIVE_EVENT_COLUMNS, schema.EVENT_DEFAULTS
+        bounds = cfg.get("ingest", {})
+        ts = validate.typed(F.col("created_at"), T.TimestampType())
+        extra = [(
+            (ts < F.lit(str(bounds.get("min_created_at", "2000-01-01"))).cast("timestamp"))
+            | (ts >= F.lit(str(bounds.get("max_created_at", "2100-01-01"))).cast("timestamp")),
+            "created_at_out_of_range",
+        )]
+        bronze_schema, partition_by = schema.BRONZE_EVENT_SCHEMA, ["event_date"]
+    else:
+        fields, keys = schema.LABEL_FIELDS, ["generation_id", "category"]
+        non_negative, defaults = [], {}
+        conf = validate.typed(F.col("confidence"), T.DoubleType())
+        extra = [(~conf.between(0.0, 1.0), "confidence_out_of_range")]
+        bronze_schema, partition_by = schema.BRONZE_LABEL_SCHEMA, None
+
+    bronze_path = warehouse.table_path(wh, f"bronze/{kind}")
+    raw = read_raw(spark, path, fields, f"--{kind}")
+    if raw is None:
+        return Accounting(kind)
+    existing = spark.read.format("delta").load(bronze_path) if warehouse.delta_exists(spark, bronze_path) else None
+    classified = classify(raw, fields, non_negative, keys, existing, extra, defaults).withColumn(
+        "ingest_run_id", F.lit(run_id)
+    )
+    if kind == "events":
+        classified = classified.withColumn("event_date", F.to_date("created_at"))
+    classified = classified.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        acc = count_outcomes(classified, kind)
+        if acc.added:
+            warehouse.append(
+                classified.filter(F.col("outcome") == "bronze").select(*bronze_schema.fieldNames()),
+                bronze_path, partition_by,
+            )
+        if acc.quarantined:
+            warehouse.append(
+                classified.filter(F.col("outcome") == "quarantine").select(
+                    *schema.QUARANTINE_SCHEMA.fieldNames()
+                ),
+                warehouse.table_path(wh, f"quarantine/{kind}"),
+            )
+    finally:
+        classified.unpersist()
+    return acc
+
+
+def record_run(spark: SparkSession, wh: str, run_id: str, path: str, acc: Accounting,
+               started: dt.datetime) -> None:
+    """Append the run's accounting to ops/ingest_runs."""
+    row = (run_id, acc.kind, path, started, dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
+           acc.read, acc.added, acc.quarantined, acc.duplicates, acc.reasons)
+    warehouse.append(spark.createDataFrame([row], RUNS_SCHEMA), warehouse.table_path(wh, "ops/ingest_runs"))
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id: UTC time then a random suffix."""
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+
+
+def run(spark: SparkSession, cfg: dict) -> dict[str, Accounting]:
+    """Ingest cfg['inputs']['events'] (and ['labels'] when given) into cfg['warehouse']."""
+    wh, inputs = cfg["warehouse"], cfg["inputs"]
+    run_id = cfg.get("run_id") or new_run_id()
+    results = {}
+    for kind in ("events", "labels"):
+        if not inputs.get(kind):
+            continue
+        started = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        acc = ingest_one(spark, cfg, kind, inputs[kind], wh, run_id)
+        record_run(spark, wh, run_id, inputs[kind], acc, started)
+        print(acc.line(), flush=True)
+        results[kind] = acc
+    return results
+
+
+def add_arguments(parser) -> None:
+    """The ingest flags (shared with jobs.pipeline)."""
+    parser.add_argument("--events", required=True, help="events: a file, folder or glob")
+    parser.add_argument("--labels", help="labels: a file, folder or glob")
+    parser.add_argument("--warehouse", required=True, help="warehouse folder (Delta tables)")
+
+
+def config_from_args(args) -> dict:
+    """Load the conf and put the run's inputs into it, checking local paths before Spark starts."""
+    warehouse.check_input_exists(args.events, "--events")
+    if args.labels:
+        warehouse.check_input_exists(args.labels, "--labels")
+    cfg = load_conf(args.conf, spark_overrides(args))
+    cfg["warehouse"] = args.warehouse
+    cfg["inputs"] = {"events": args.events, "labels": args.labels}
+    return cfg
+
+
+def main(argv=None) -> int:
+    """Command-line entry point."""
+    parser = base_parser("jobs.ingest", "Ingest raw events and labels into bronze.")
+    add_arguments(parser)
+    args = parse(parser, argv)
+
+    def body():
+        cfg = config_from_args(args)
+        run(build_session(cfg, "state-of-ai ingest"), cfg)
+
+    return run_cli(body)
+
+
+if __name__ == "__main__":
+    exit_with(main())

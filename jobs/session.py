@@ -1,0 +1,46 @@
+"""The one place that builds a SparkSession, for every job, test and notebook."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+from jobs.cli import CONF_DIR
+
+DELTA_CONF = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+}
+
+
+def build_session(cfg: dict[str, Any], app_name: str | None = None) -> SparkSession:
+    """Build (or reuse) the SparkSession described by the `spark` block of a conf.
+
+    Local mode by default; the master, driver memory, shuffle partitions and any
+    extra Spark settings come from the conf. The session time zone is always UTC:
+    every week and date in the warehouse is a UTC one.
+    """
+    spark_cfg = cfg.get("spark", {})
+    builder = SparkSession.builder.appName(app_name or spark_cfg.get("app_name", "state-of-ai"))
+    if spark_cfg.get("master"):
+        builder = builder.master(spark_cfg["master"])
+    if spark_cfg.get("driver_memory"):
+        builder = builder.config("spark.driver.memory", spark_cfg["driver_memory"])
+    log4j = CONF_DIR / "log4j2.properties"
+    settings = {
+        **DELTA_CONF,
+        "spark.sql.shuffle.partitions": str(spark_cfg.get("shuffle_partitions", 8)),
+        "spark.driver.extraJavaOptions": f"-Dlog4j.configurationFile=file:{log4j}",
+        **{k: str(v) for k, v in (spark_cfg.get("conf") or {}).items()},
+        "spark.sql.session.timeZone": "UTC",
+    }
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    if spark_cfg.get("delta_pip_packages", True):
+        from delta import configure_spark_with_delta_pip
+
+        builder = configure_spark_with_delta_pip(builder)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(spark_cfg.get("log_level", "ERROR"))
+    return spark

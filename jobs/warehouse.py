@@ -1,0 +1,119 @@
+"""Warehouse paths, input discovery and the Delta writes every job shares."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+
+from jobs.cli import PipelineError
+
+FORMATS = {
+    ".jsonl": "json", ".json": "json", ".ndjson": "json",
+    ".jsonl.gz": "json", ".json.gz": "json", ".ndjson.gz": "json",
+    ".parquet": "parquet", ".snappy.parquet": "parquet",
+    ".csv": "csv", ".csv.gz": "csv",
+}
+GLOB_CHARS = re.compile(r"[*?\[{]")
+
+
+def table_path(warehouse: str, name: str) -> str:
+    """The path of a warehouse table such as `bronze/events` or `gold/weekly_segment_share`."""
+    return f"{warehouse.rstrip('/')}/{name}"
+
+
+def file_format(name: str) -> str | None:
+    """The input format of a file by its extension, or None for an unknown one."""
+    lower = name.lower()
+    for ext in sorted(FORMATS, key=len, reverse=True):
+        if lower.endswith(ext):
+            return FORMATS[ext]
+    return None
+
+
+def _is_local(path: str) -> bool:
+    return "://" not in path or path.startswith("file:")
+
+
+def check_input_exists(path: str, what: str) -> None:
+    """Fail fast, before Spark starts, when a local input path matches nothing."""
+    if not _is_local(path):
+        return
+    local = path.removeprefix("file://").removeprefix("file:")
+    if GLOB_CHARS.search(local):
+        import glob
+
+        if not glob.glob(local, recursive=True):
+            raise PipelineError(f"{what}: no file matches {path}")
+    elif not Path(local).exists():
+        raise PipelineError(f"{what}: no such file or folder: {path}")
+    elif Path(local).is_file() and file_format(local) is None:
+        raise PipelineError(f"{what}: unknown file type (want .jsonl, .json.gz, .parquet or .csv): {path}")
+
+
+def list_input_files(spark: SparkSession, path: str, what: str) -> dict[str, list[str]]:
+    """Data files under a file, folder or glob, grouped by format.
+
+    Uses Hadoop's FileSystem so the same code lists local folders, HDFS and object
+    stores. Hidden files (`_SUCCESS`, `.crc`, ...) are skipped; a folder is read
+    recursively. Files of an unknown type are an error, not silently ignored.
+    """
+    jvm = spark.sparkContext._jvm
+    hconf = spark.sparkContext._jsc.hadoopConfiguration()
+    hpath = jvm.org.apache.hadoop.fs.Path(path)
+    try:
+        fs = hpath.getFileSystem(hconf)
+        statuses = fs.globStatus(hpath) if GLOB_CHARS.search(path) else [fs.getFileStatus(hpath)]
+    except Exception as exc:  # py4j wraps FileNotFoundException and friends
+        raise PipelineError(f"{what}: cannot read {path}: {str(exc).splitlines()[0][:200]}") from exc
+    if statuses is None or len(statuses) == 0:
+        raise PipelineError(f"{what}: no file matches {path}")
+    files: list[str] = []
+    for status in statuses:
+        if status.isDirectory():
+            iterator = fs.listFiles(status.getPath(), True)
+            while iterator.hasNext():
+                files.append(iterator.next().getPath().toString())
+        else:
+            files.append(status.getPath().toString())
+    grouped: dict[str, list[str]] = {}
+    unknown = []
+    for f in sorted(files):
+        base = f.rsplit("/", 1)[-1]
+        if base.startswith(("_", ".")) or "/_delta_log/" in f:
+            continue
+        fmt = file_format(base)
+        if fmt is None:
+            unknown.append(f)
+        else:
+            grouped.setdefault(fmt, []).append(f)
+    if unknown:
+        raise PipelineError(
+            f"{what}: {len(unknown)} file(s) of unknown type, e.g. {unknown[0]} "
+            "(want .jsonl, .json.gz, .parquet or .csv)"
+        )
+    return grouped
+
+
+def delta_exists(spark: SparkSession, path: str) -> bool:
+    """True when a Delta table exists at path."""
+    from delta.tables import DeltaTable
+
+    return DeltaTable.isDeltaTable(spark, path)
+
+
+def append(df: DataFrame, path: str, partition_by: list[str] | None = None) -> None:
+    """Append to a Delta table (created on first write); one atomic commit."""
+    writer = df.write.format("delta").mode("append")
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
+    writer.save(path)
+
+
+def overwrite(df: DataFrame, path: str, partition_by: list[str] | None = None) -> None:
+    """Replace a Delta table's contents in one atomic commit (readers see old or new)."""
+    writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
+    writer.save(path)

@@ -1,0 +1,187 @@
+"""The ingest job end to end on tiny files of every format, and its command line."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from jobs import ingest
+from jobs.cli import PROJECT_ROOT, PipelineError
+
+
+def event(i, **changes):
+    row = {
+        "generation_id": f"g{i}", "created_at": f"2025-05-{5 + i % 3:02d}T10:00:00Z",
+        "account_id": f"acct-{i % 2}", "model": "qwen/qwen3-coder", "tokens_prompt": 100 + i,
+        "tokens_completion": 10, "total_cost": 0.001, "billing_country": "DE", "language": "de",
+    }
+    row.update(changes)
+    return row
+
+
+def write_jsonl(path, rows, extra_lines=()):
+    lines = [json.dumps(r) for r in rows] + list(extra_lines)
+    text = "\n".join(lines) + "\n"
+    if str(path).endswith(".gz"):
+        with gzip.open(path, "wt") as fh:
+            fh.write(text)
+    else:
+        path.write_text(text)
+    return path
+
+
+def run_ingest(spark, cfg, tmp_path, events, labels=None):
+    wh = str(tmp_path / "wh")
+    run_cfg = {**cfg, "warehouse": wh, "inputs": {"events": str(events), "labels": labels and str(labels)}}
+    return ingest.run(spark, run_cfg), wh
+
+
+def load(spark, wh, table):
+    return spark.read.format("delta").load(f"{wh}/{table}")
+
+
+def assert_reconciles(acc):
+    assert acc.read == acc.added + acc.quarantined + acc.duplicates
+
+
+def test_jsonl_rows_land_in_exactly_one_place(spark, cfg, tmp_path):
+    rows = [event(1), event(2), event(3), event(1), event(4, tokens_prompt=-1)]
+    path = write_jsonl(tmp_path / "ev.jsonl", rows, ['{"generation_id": "g9", "created_at": '])
+    result, wh = run_ingest(spark, cfg, tmp_path, path)
+    acc = result["events"]
+    assert (acc.read, acc.added, acc.quarantined, acc.duplicates) == (6, 3, 2, 1)
+    assert acc.reasons == {"negative_tokens_prompt": 1, "malformed_record": 1}
+    assert_reconciles(acc)
+    bronze = load(spark, wh, "bronze/events")
+    assert sorted(r.generation_id for r in bronze.collect()) == ["g1", "g2", "g3"]
+    quarantine = {r.reason: r.raw for r in load(spark, wh, "quarantine/events").collect()}
+    assert quarantine["malformed_record"] == '{"generation_id": "g9", "created_at": '
+    assert json.loads(quarantine["negative_tokens_prompt"])["generation_id"] == "g4"
+
+
+def test_second_run_of_same_files_adds_nothing(spark, cfg, tmp_path):
+    path = write_jsonl(tmp_path / "ev.jsonl", [event(1), event(2)])
+    first, wh = run_ingest(spark, cfg, tmp_path, path)
+    second, _ = run_ingest(spark, cfg, tmp_path, path)
+    assert (first["events"].added, first["events"].duplicates) == (2, 0)
+    assert (second["events"].read, second["events"].added, second["events"].duplicates) == (2, 0, 2)
+    assert load(spark, wh, "bronze/events").count() == 2
+    runs = load(spark, wh, "ops/ingest_runs").collect()
+    assert sorted((r.rows_read, r.rows_added, r.duplicates_dropped) for r in runs) == [(2, 0, 2), (2, 2, 0)]
+
+
+def test_bronze_is_partitioned_by_event_date_and_typed(spark, cfg, tmp_path):
+    path = write_jsonl(tmp_path / "ev.jsonl", [event(1, created_at="2025-05-11T23:59:59.5-01:00")])
+    _, wh = run_ingest(spark, cfg, tmp_path, path)
+    detail = spark.sql(f"DESCRIBE DETAIL delta.`{wh}/bronze/events`").first()
+    assert detail.partitionColumns == ["event_date"]
+    row = load(spark, wh, "bronze/events").first()
+    assert str(row.event_date) == "2025-05-12"  # 23:59:59.5 at UTC-1 is the next UTC day
+    assert row.tokens_prompt == 101 and row.native_tokens_reasoning == 0 and row.is_byok is False
+
+
+def test_gzip_folder_and_glob_inputs(spark, cfg, tmp_path):
+    folder = tmp_path / "drop"
+    (folder / "day=1").mkdir(parents=True)
+    write_jsonl(folder / "day=1" / "a.jsonl.gz", [event(1), event(2)])
+    write_jsonl(folder / "b.jsonl", [event(3)])
+    (folder / "_SUCCESS").write_text("")
+    result, _ = run_ingest(spark, cfg, tmp_path, folder)
+    assert result["events"].added == 3
+    result, _ = run_ingest(spark, cfg, tmp_path / "x", str(folder / "*.jsonl"))
+    assert result["events"].added == 1
+
+
+def test_parquet_with_extra_and_native_types(spark, cfg, tmp_path):
+    frame = pd.DataFrame([event(1), event(2, tokens_completion=-2)])
+    frame["created_at"] = pd.to_datetime(frame["created_at"])
+    frame["unknown_extra"] = ["x", "y"]
+    path = tmp_path / "ev.parquet"
+    frame.to_parquet(path, coerce_timestamps="us", allow_truncated_timestamps=True)
+    result, wh = run_ingest(spark, cfg, tmp_path, path)
+    assert (result["events"].added, result["events"].reasons) == (1, {"negative_tokens_completion": 1})
+    row = load(spark, wh, "bronze/events").first()
+    assert str(row.created_at) == "2025-05-06 10:00:00"
+    assert "unknown_extra" not in load(spark, wh, "bronze/events").columns
+
+
+def test_parquet_nanosecond_timestamps_are_a_clear_error(spark, cfg, tmp_path):
+    frame = pd.DataFrame([event(1)])
+    frame["created_at"] = pd.to_datetime(frame["created_at"])
+    frame.to_parquet(tmp_path / "ev.parquet")  # pandas writes TIMESTAMP(NANOS), which Spark 3.5 refuses
+    with pytest.raises(PipelineError, match="cannot read parquet input"):
+        run_ingest(spark, cfg, tmp_path, tmp_path / "ev.parquet")
+
+
+def test_csv_with_missing_required_column_quarantines_every_row(spark, cfg, tmp_path):
+    good = tmp_path / "ok"
+    good.mkdir()
+    pd.DataFrame([event(1), event(2)]).to_csv(good / "ev.csv", index=False)
+    result, _ = run_ingest(spark, cfg, tmp_path / "a", good)
+    assert result["events"].added == 2
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    pd.DataFrame([event(1), event(2)]).drop(columns=["total_cost"]).to_csv(bad / "ev.csv", index=False)
+    result, _ = run_ingest(spark, cfg, tmp_path / "b", bad)
+    assert (result["events"].added, result["events"].reasons) == (0, {"missing_total_cost": 2})
+
+
+def test_labels_validated_and_deduplicated(spark, cfg, tmp_path):
+    events = write_jsonl(tmp_path / "ev.jsonl", [event(1)])
+    labels = write_jsonl(
+        tmp_path / "lab.jsonl",
+        [
+            {"generation_id": "g1", "category": "/Adult", "confidence": 0.9},
+            {"generation_id": "g1", "category": "/Games/Roleplaying Games", "confidence": 0.9},
+            {"generation_id": "g1", "category": "/Adult", "confidence": 0.9},
+            {"generation_id": "g1", "category": "/Adult/x", "confidence": 1.01},
+            {"generation_id": "g1", "category": "/Adult/y", "confidence": 0},
+            {"generation_id": "g1", "confidence": 0.5},
+        ],
+        ["<html>"],
+    )
+    result, wh = run_ingest(spark, cfg, tmp_path, events, labels)
+    acc = result["labels"]
+    assert (acc.read, acc.added, acc.quarantined, acc.duplicates) == (7, 3, 3, 1)
+    assert acc.reasons == {"confidence_out_of_range": 1, "missing_category": 1, "malformed_record": 1}
+    assert load(spark, wh, "bronze/labels").count() == 3
+
+
+def test_empty_folder_is_a_zero_run(spark, cfg, tmp_path):
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    result, _ = run_ingest(spark, cfg, tmp_path, folder)
+    assert (result["events"].read, result["events"].added) == (0, 0)
+
+
+def test_unknown_file_type_is_a_clear_error(spark, cfg, tmp_path):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("hello")
+    with pytest.raises(PipelineError, match="unknown type"):
+        run_ingest(spark, cfg, tmp_path, folder)
+
+
+def cli(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "jobs.ingest", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_cli_missing_input_is_one_line_error(tmp_path):
+    proc = cli("--events", str(tmp_path / "nope.jsonl"), "--warehouse", str(tmp_path / "wh"))
+    assert proc.returncode == 1
+    assert proc.stderr.strip().count("\n") == 0 and "no such file or folder" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "wh").exists()
+
+
+def test_cli_bad_arguments_are_one_line_error(tmp_path):
+    proc = cli("--warehouse", str(tmp_path / "wh"))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "--events" in proc.stderr

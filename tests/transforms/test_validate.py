@@ -1,0 +1,110 @@
+"""Row validation rules, typing and duplicate ranking, on hand-written raw rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from chispa import assert_column_equality, assert_df_equality
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from transforms import schema, validate
+
+TEXT_EVENT = schema.text_struct_of(schema.EVENT_FIELDS)
+RAW_SCHEMA = T.StructType(
+    [T.StructField("is_malformed", T.BooleanType())] + TEXT_EVENT.fields
+)
+
+GOOD = {
+    "generation_id": "g1", "created_at": "2025-05-05T10:00:00Z", "account_id": "a",
+    "model": "qwen/qwen3-coder", "tokens_prompt": "10", "tokens_completion": "5",
+    "total_cost": "0.5",
+}
+
+
+def raw_row(is_malformed=False, **changes):
+    values = {**GOOD, **changes}
+    return (is_malformed, *[values.get(name) for name in schema.EVENT_COLUMNS])
+
+
+def reasons(spark, rows):
+    df = spark.createDataFrame(rows, RAW_SCHEMA)
+    out = validate.with_rejection_reason(df, schema.EVENT_FIELDS, schema.NON_NEGATIVE_EVENT_COLUMNS)
+    return [r["reason"] for r in out.select("reason").collect()]
+
+
+@pytest.mark.parametrize(
+    "changes, expected",
+    [
+        ({}, None),
+        ({"is_malformed": True}, "malformed_record"),
+        ({"generation_id": None}, "missing_generation_id"),
+        ({"account_id": "   "}, "missing_account_id"),
+        ({"model": ""}, "missing_model"),
+        ({"created_at": None}, "missing_created_at"),
+        ({"created_at": "2025-13-01T00:00:00Z"}, "bad_created_at"),
+        ({"created_at": "yesterday"}, "bad_created_at"),
+        ({"tokens_prompt": None}, "missing_tokens_prompt"),
+        ({"tokens_prompt": "12.5"}, "bad_tokens_prompt"),
+        ({"tokens_prompt": "1e3"}, "bad_tokens_prompt"),
+        ({"tokens_prompt": "9223372036854775808"}, "bad_tokens_prompt"),  # 2^63: overflows long
+        ({"tokens_prompt": "9223372036854775807"}, None),  # 2^63 - 1 fits
+        ({"tokens_prompt": "-1"}, "negative_tokens_prompt"),
+        ({"tokens_completion": "-3"}, "negative_tokens_completion"),
+        ({"native_tokens_reasoning": "-1"}, "negative_native_tokens_reasoning"),
+        ({"native_tokens_cached": "x"}, "bad_native_tokens_cached"),
+        ({"total_cost": "free"}, "bad_total_cost"),
+        ({"total_cost": "NaN"}, "bad_total_cost"),
+        ({"total_cost": "-0.01"}, "negative_total_cost"),
+        ({"total_cost": "0"}, None),
+        ({"is_byok": "maybe"}, "bad_is_byok"),
+        ({"is_byok": "TRUE"}, None),
+        ({"latency_ms": "fast"}, "bad_latency_ms"),
+    ],
+)
+def test_each_rule_gives_its_reason(spark, changes, expected):
+    is_malformed = changes.pop("is_malformed", False)
+    assert reasons(spark, [raw_row(is_malformed, **changes)]) == [expected]
+
+
+def test_first_broken_rule_wins(spark):
+    # Missing model comes before a negative token count in the rule order.
+    assert reasons(spark, [raw_row(model=None, tokens_prompt="-1")]) == ["missing_model"]
+
+
+def test_typed_fields_cast_and_default(spark):
+    df = spark.createDataFrame(
+        [raw_row(tokens_prompt=" 42 ", is_byok="true", billing_country="", created_at="2025-05-12T09:00:00+02:00")],
+        RAW_SCHEMA,
+    )
+    row = validate.with_typed_fields(df, schema.EVENT_FIELDS, schema.EVENT_DEFAULTS).first()
+    assert row["tokens_prompt"] == 42
+    assert row["is_byok"] is True
+    assert row["created_at"] == dt.datetime(2025, 5, 12, 7, 0, 0)  # UTC session time
+    assert row["billing_country"] == "ZZ"  # blank -> contract default
+    assert row["language"] == "und"
+    assert row["native_tokens_reasoning"] == 0
+    assert row["provider_name"] is None
+
+
+def test_duplicate_rank_keeps_first_seen(spark):
+    df = spark.createDataFrame(
+        [("g1", "b.jsonl", 0), ("g1", "a.jsonl", 7), ("g1", "a.jsonl", 3), ("g2", "a.jsonl", 1)],
+        "generation_id string, source_file string, row_pos long",
+    )
+    ranked = validate.with_duplicate_rank(df, ["generation_id"], ["source_file", "row_pos"])
+    expected = spark.createDataFrame(
+        [("g1", "a.jsonl", 3, 1), ("g1", "a.jsonl", 7, 2), ("g1", "b.jsonl", 0, 3), ("g2", "a.jsonl", 1, 1)],
+        "generation_id string, source_file string, row_pos long, duplicate_rank int",
+    )
+    assert_df_equality(ranked, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_outcome_is_exactly_one_place(spark):
+    df = spark.createDataFrame(
+        [(False, 1, False, "quarantine"), (False, 2, True, "quarantine"), (True, 2, False, "duplicate"),
+         (True, 1, True, "duplicate"), (True, 1, False, "bronze")],
+        "is_valid boolean, duplicate_rank int, in_bronze boolean, expected string",
+    ).withColumn("outcome", validate.outcome(F.col("is_valid"), F.col("duplicate_rank"), F.col("in_bronze")))
+    assert_column_equality(df, "outcome", "expected")

@@ -1,0 +1,1 @@
+"""Pure DataFrame -> DataFrame functions of the state-of-ai pipeline (no reads or writes)."""

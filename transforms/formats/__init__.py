@@ -1,0 +1,1 @@
+"""Input formats, each mapped onto the contract's fields as text (see transforms.validate)."""

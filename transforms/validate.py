@@ -1,0 +1,115 @@
+"""Row validation, typing and deduplication of raw input rows.
+
+Raw rows arrive with every contract field as text (whatever the file format), a
+`raw` column holding the original content and an `is_malformed` flag for lines
+that were not a JSON object. Validation gives each row the first failed rule as
+its `reason` (null for a valid row); typing casts the text to the contract types.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+INTEGER_TEXT = r"^\s*[+-]?[0-9]+\s*$"
+
+
+def _is_blank(col: Column) -> Column:
+    return col.isNull() | (F.trim(col) == "")
+
+
+def _parses_as(col: Column, dtype: T.DataType) -> Column:
+    """True when a non-blank text value is a valid value of dtype."""
+    text = F.trim(col)
+    if isinstance(dtype, T.LongType):
+        # cast() would accept "12.7" (truncating) and silently overflow-to-null.
+        return text.rlike(INTEGER_TEXT) & text.cast("decimal(38,0)").between(-(2**63), 2**63 - 1)
+    if isinstance(dtype, T.DoubleType):
+        as_double = text.cast("double")
+        return as_double.isNotNull() & ~F.isnan(as_double) & (F.abs(as_double) < F.lit(float("inf")))
+    if isinstance(dtype, T.BooleanType):
+        return F.lower(text).isin("true", "false")
+    if isinstance(dtype, T.TimestampType):
+        return F.to_timestamp(text).isNotNull()
+    return F.lit(True)
+
+
+def typed(col: Column, dtype: T.DataType) -> Column:
+    """Cast a validated text value to its contract type."""
+    text = F.trim(col)
+    if isinstance(dtype, T.LongType):
+        return text.cast("long")
+    if isinstance(dtype, T.DoubleType):
+        return text.cast("double")
+    if isinstance(dtype, T.BooleanType):
+        return F.lower(text).cast("boolean")
+    if isinstance(dtype, T.TimestampType):
+        return F.to_timestamp(text)
+    return col
+
+
+def rejection_reason(
+    fields: list[tuple[str, T.DataType, bool]],
+    non_negative: list[str],
+    extra_rules: list[tuple[Column, str]] | None = None,
+) -> Column:
+    """The code of the first rule a raw row breaks, or null when it breaks none.
+
+    Rules in order: `malformed_record`; `missing_<field>` for a blank required
+    field; `bad_<field>` for a value that is not of its type; `negative_<field>`;
+    then any extra (condition, code) rules, evaluated on typed values.
+    """
+    checks: list[tuple[Column, str]] = [(F.col("is_malformed"), "malformed_record")]
+    checks += [(_is_blank(F.col(n)), f"missing_{n}") for n, _, required in fields if required]
+    checks += [
+        (~_is_blank(F.col(n)) & ~_parses_as(F.col(n), t), f"bad_{n}")
+        for n, t, _ in fields
+        if not isinstance(t, T.StringType)
+    ]
+    types = {n: t for n, t, _ in fields}
+    checks += [(typed(F.col(n), types[n]) < 0, f"negative_{n}") for n in non_negative]
+    checks += extra_rules or []
+    return F.coalesce(*[F.when(cond, F.lit(code)) for cond, code in checks])
+
+
+def with_rejection_reason(
+    df: DataFrame,
+    fields: list[tuple[str, T.DataType, bool]],
+    non_negative: list[str],
+    extra_rules: list[tuple[Column, str]] | None = None,
+) -> DataFrame:
+    """Add `reason` (null when valid). Needs the text fields and `is_malformed`."""
+    return df.withColumn("reason", rejection_reason(fields, non_negative, extra_rules))
+
+
+def with_typed_fields(
+    df: DataFrame, fields: list[tuple[str, T.DataType, bool]], defaults: dict | None = None
+) -> DataFrame:
+    """Cast the text fields to their contract types; absent optional values get defaults.
+
+    Blank strings of optional text fields become null. Other columns are kept.
+    """
+    defaults = defaults or {}
+    casts = {}
+    for name, dtype, _ in fields:
+        value = F.when(~_is_blank(F.col(name)), typed(F.col(name), dtype))
+        if name in defaults:
+            value = F.coalesce(value, F.lit(defaults[name]).cast(dtype))
+        casts[name] = value.cast(dtype)
+    return df.withColumns(casts)
+
+
+def with_duplicate_rank(df: DataFrame, keys: list[str], order_by: list[str]) -> DataFrame:
+    """Add `duplicate_rank`: 1 for the first-seen row of each key, 2.. for repeats."""
+    window = Window.partitionBy(*keys).orderBy(*order_by)
+    return df.withColumn("duplicate_rank", F.row_number().over(window))
+
+
+def outcome(is_valid: Column, duplicate_rank: Column, in_bronze: Column) -> Column:
+    """Where a row goes: `quarantine`, `duplicate` or `bronze` (exactly one)."""
+    return (
+        F.when(~is_valid, F.lit("quarantine"))
+        .when((duplicate_rank > 1) | in_bronze, F.lit("duplicate"))
+        .otherwise(F.lit("bronze"))
+    )
