@@ -10,7 +10,7 @@ Rules (CONTRACT 1.3):
 - `origin_country` from the curated author table (an unknown author is an error);
 - `params_total_b` / `params_active_b` for open models from the override table, else
   parsed from the Hugging Face id or the name (`235B-A22B`, `70B`, `8x7B`);
-- `reasoning` / `supports_tools` from `supported_parameters`; `release_date` from `created`.
+- `reasoning` from `include_reasoning`, `supports_tools` from `tools` in `supported_parameters`; `release_date` from `created`.
 Plain Python: the catalog is a few hundred rows.
 """
 
@@ -113,7 +113,10 @@ def build_rows(snapshot: dict, authors: dict[str, dict], overrides: dict[str, di
             "release_date": dt.datetime.fromtimestamp(entry["created"], dt.timezone.utc).date().isoformat(),
             "open_weights": open_weights, "origin_country": authors[author]["origin_country"],
             "params_total_b": total, "params_active_b": active,
-            "reasoning": "reasoning" in params or "include_reasoning" in params,
+            # `include_reasoning` (the model returns its reasoning) marks reasoning models;
+            # a bare `reasoning` is also listed for a few chat models some providers serve
+            # with a thinking switch (qwen3-coder, deepseek-chat-v3-0324).
+            "reasoning": "include_reasoning" in params,
             "supports_tools": "tools" in params,
             "price_prompt_per_mtok": "" if entry.get("_variant_only") else _per_mtok(pricing, "prompt"),
             "price_completion_per_mtok": "" if entry.get("_variant_only") else _per_mtok(pricing, "completion"),

@@ -11,6 +11,9 @@ from jobs.cli import CONF_DIR
 DELTA_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+    # Every table keeps a change data feed: enrich reads only what bronze added since
+    # its last run, and an operator can audit what any run changed.
+    "spark.databricks.delta.properties.defaults.enableChangeDataFeed": "true",
 }
 
 

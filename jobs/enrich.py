@@ -1,0 +1,208 @@
+"""Stage 2: bronze -> silver/events, one enriched row per request.
+
+    python -m jobs.enrich --warehouse DIR [--models CSV] [--since YYYY-MM-DD] [--full]
+
+Incremental: only the `event_date` partitions that bronze changed since the last
+run (new or late events, or new labels for old events, read from bronze's change
+data feed) are re-derived, each replaced atomically with `replaceWhere`. The first
+run, `--full`, or a missing state rebuilds everything. Running twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from jobs import reference, warehouse
+from jobs.cli import (
+    PipelineError, base_parser, exit_with, load_conf, parse, run_cli, spark_overrides,
+)
+from jobs.ingest import new_run_id
+from jobs.session import build_session
+from transforms import enrich
+
+STATE_SCHEMA = T.StructType([
+    T.StructField("enrich_run_id", T.StringType(), False),
+    T.StructField("finished_at", T.TimestampType(), False),
+    T.StructField("bronze_events_version", T.LongType(), False),
+    T.StructField("bronze_labels_version", T.LongType(), False),
+    T.StructField("dates_processed", T.LongType(), False),
+    T.StructField("rows_written", T.LongType(), False),
+])
+
+
+def account_key(cfg: dict) -> bytes:
+    """The pseudonymisation key: from the environment variable the conf names, else its local_key."""
+    privacy = cfg.get("privacy", {})
+    env = privacy.get("account_key_env", "STATE_OF_AI_ACCOUNT_KEY")
+    key = os.environ.get(env) or privacy.get("local_key")
+    if not key:
+        raise PipelineError(f"set {env}: the secret key that pseudonymises account ids is required")
+    return key.encode("utf-8")
+
+
+def table_version(spark: SparkSession, path: str) -> int:
+    """The latest version of a Delta table, or -1 when there is none."""
+    if not warehouse.delta_exists(spark, path):
+        return -1
+    return DeltaTable.forPath(spark, path).history(1).select("version").first()[0]
+
+
+def last_state(spark: SparkSession, wh: str):
+    """The newest row of ops/enrich_state, or None."""
+    path = warehouse.table_path(wh, "ops/enrich_state")
+    if not warehouse.delta_exists(spark, path):
+        return None
+    return spark.read.format("delta").load(path).orderBy(F.col("finished_at").desc()).first()
+
+
+def changes_since(spark: SparkSession, path: str, after_version: int, until_version: int) -> DataFrame:
+    """Rows inserted into a Delta table in versions (after_version, until_version], from its change feed."""
+    return (
+        spark.read.format("delta").option("readChangeFeed", "true")
+        .option("startingVersion", after_version + 1).option("endingVersion", until_version)
+        .load(path)
+        .filter(F.col("_change_type") == "insert")
+    )
+
+
+def changed_dates(spark, wh, state, events_v, labels_v, events_df) -> list[dt.date]:
+    """Event dates whose silver rows must be re-derived since the state's bronze versions."""
+    parts = []
+    if events_v > state["bronze_events_version"]:
+        ev_path = warehouse.table_path(wh, "bronze/events")
+        parts.append(changes_since(spark, ev_path, state["bronze_events_version"], events_v).select("event_date"))
+    if labels_v > state["bronze_labels_version"]:
+        lab_path = warehouse.table_path(wh, "bronze/labels")
+        new_labels = (
+            changes_since(spark, lab_path, state["bronze_labels_version"], labels_v)
+            if state["bronze_labels_version"] >= 0
+            else spark.read.format("delta").option("versionAsOf", labels_v).load(lab_path)
+        )
+        labelled = events_df.join(
+            F.broadcast(new_labels.select("generation_id").distinct()), on="generation_id", how="inner"
+        )
+        parts.append(labelled.select("event_date"))
+    dates: set[dt.date] = set()
+    for part in parts:
+        dates.update(r["event_date"] for r in part.distinct().collect())  # one row per day
+    return sorted(d for d in dates if d is not None)
+
+
+def run(spark: SparkSession, cfg: dict) -> dict:
+    """Enrich the bronze tables of cfg['warehouse'] into silver/events; return a summary."""
+    wh = cfg["warehouse"]
+    key = account_key(cfg)
+    ev_path = warehouse.table_path(wh, "bronze/events")
+    lab_path = warehouse.table_path(wh, "bronze/labels")
+    silver_path = warehouse.table_path(wh, "silver/events")
+    events_v = table_version(spark, ev_path)
+    if events_v < 0:
+        raise PipelineError(f"no bronze/events table under {wh}: run jobs.ingest first")
+    labels_v = table_version(spark, lab_path)
+    events = spark.read.format("delta").option("versionAsOf", events_v).load(ev_path)
+    if labels_v >= 0:
+        labels = spark.read.format("delta").option("versionAsOf", labels_v).load(lab_path)
+    else:
+        labels = spark.createDataFrame([], "generation_id string, category string, confidence double")
+
+    state = last_state(spark, wh)
+    since = cfg.get("enrich", {}).get("since")
+    full = cfg.get("enrich", {}).get("full") or state is None or not warehouse.delta_exists(spark, silver_path)
+    if since:
+        since_date = dt.date.fromisoformat(str(since))
+        dates = sorted(r["event_date"] for r in events.select("event_date").distinct().collect()
+                       if r["event_date"] >= since_date)
+        full = False
+    elif full:
+        dates = None
+    else:
+        dates = changed_dates(spark, wh, state, events_v, labels_v, events)
+
+    if dates is not None and not dates:
+        print("enrich: bronze unchanged since the last run; nothing to do", flush=True)
+        return {"dates": 0, "rows": 0}
+    if dates is not None:
+        events = events.filter(F.col("event_date").isin(dates))
+
+    threshold = float(cfg.get("enrich", {}).get("label_confidence_threshold", 0.5))
+    chosen = enrich.chosen_labels(labels, reference.load_taxonomy(spark), threshold)
+    silver = enrich.silver_events(
+        events, chosen, reference.load_models(spark, cfg.get("models")), reference.load_regions(spark), key
+    )
+    writer = silver.write.format("delta").mode("overwrite").partitionBy("event_date")
+    if dates is None:
+        writer = writer.option("overwriteSchema", "true")
+    else:
+        writer = writer.option("replaceWhere", "event_date IN ({})".format(", ".join(f"DATE'{d}'" for d in dates)))
+    writer.save(silver_path)
+
+    metrics = DeltaTable.forPath(spark, silver_path).history(1).select("operationMetrics").first()[0]
+    rows = int(metrics.get("numOutputRows", 0))
+    written = spark.read.format("delta").load(silver_path)
+    if dates is not None:
+        written = written.filter(F.col("event_date").isin(dates))
+    unknown = (
+        written.filter(~F.col("in_catalog")).groupBy("model_variant").count()
+        .orderBy(F.col("count").desc()).limit(20).collect()
+    )
+    n_dates = len(dates) if dates is not None else written.select("event_date").distinct().count()
+    warehouse.append(
+        spark.createDataFrame(
+            [(cfg.get("run_id") or new_run_id(), dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
+              events_v, labels_v, n_dates, rows)],
+            STATE_SCHEMA,
+        ),
+        warehouse.table_path(wh, "ops/enrich_state"),
+    )
+    print(f"enrich: {'full rebuild' if dates is None else 'incremental'}, dates={n_dates} rows={rows}", flush=True)
+    if unknown:
+        listed = ", ".join(f"{r['model_variant']} ({r['count']})" for r in unknown)
+        print(f"enrich: {sum(r['count'] for r in unknown)} rows of models missing from the catalog: {listed}",
+              flush=True)
+    return {"dates": n_dates, "rows": rows, "unknown_models": {r["model_variant"]: r["count"] for r in unknown}}
+
+
+def add_arguments(parser) -> None:
+    """The enrich flags (shared with jobs.pipeline)."""
+    parser.add_argument("--models", help="model catalog CSV (default conf/models.csv)")
+    parser.add_argument("--since", help="re-derive every event date from this one (YYYY-MM-DD)")
+    parser.add_argument("--full", action="store_true", help="rebuild all of silver")
+
+
+def apply_arguments(cfg: dict, args) -> dict:
+    """Put the enrich flags into the conf."""
+    if args.since:
+        try:
+            dt.date.fromisoformat(args.since)
+        except ValueError as exc:
+            raise PipelineError(f"--since: not a date (YYYY-MM-DD): {args.since}") from exc
+    if args.models and not os.path.isfile(args.models):
+        raise PipelineError(f"--models: no such file: {args.models}")
+    cfg["models"] = args.models
+    cfg.setdefault("enrich", {}).update({"since": args.since, "full": args.full})
+    return cfg
+
+
+def main(argv=None) -> int:
+    """Command-line entry point."""
+    parser = base_parser("jobs.enrich", "Enrich bronze events into silver.")
+    parser.add_argument("--warehouse", required=True, help="warehouse folder (Delta tables)")
+    add_arguments(parser)
+    args = parse(parser, argv)
+
+    def body():
+        cfg = apply_arguments(load_conf(args.conf, spark_overrides(args)), args)
+        cfg["warehouse"] = args.warehouse
+        run(build_session(cfg, "state-of-ai enrich"), cfg)
+
+    return run_cli(body)
+
+
+if __name__ == "__main__":
+    exit_with(main())

@@ -1,0 +1,109 @@
+"""Load the reference dimensions (model catalog, taxonomy rules, regions) from conf CSVs.
+
+They are a few hundred rows, read on the driver with the csv module and turned
+into small DataFrames with explicit schemas: this works the same in local mode and
+on a cluster, where executors cannot see the driver's conf folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
+
+from jobs.cli import CONF_DIR, PipelineError
+
+MODELS_SCHEMA = T.StructType([
+    T.StructField("model", T.StringType(), False),
+    T.StructField("author", T.StringType(), False),
+    T.StructField("name", T.StringType(), True),
+    T.StructField("release_date", T.DateType(), True),
+    T.StructField("open_weights", T.BooleanType(), False),
+    T.StructField("origin_country", T.StringType(), True),
+    T.StructField("params_total_b", T.DoubleType(), True),
+    T.StructField("params_active_b", T.DoubleType(), True),
+    T.StructField("reasoning", T.BooleanType(), False),
+    T.StructField("supports_tools", T.BooleanType(), False),
+    T.StructField("price_prompt_per_mtok", T.DoubleType(), True),
+    T.StructField("price_completion_per_mtok", T.DoubleType(), True),
+])
+TAXONOMY_SCHEMA = T.StructType([
+    T.StructField("prefix", T.StringType(), False),
+    T.StructField("bucket", T.StringType(), False),
+])
+REGIONS_SCHEMA = T.StructType([
+    T.StructField("country", T.StringType(), False),
+    T.StructField("region", T.StringType(), False),
+])
+REQUIRED_MODEL_COLUMNS = ["model", "author", "open_weights", "origin_country", "reasoning"]
+
+
+def _read(path: Path, what: str) -> list[dict]:
+    if not path.is_file():
+        raise PipelineError(f"{what}: no such file: {path}")
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _bool(value: str, where: str) -> bool:
+    text = (value or "").strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no", ""):
+        return False
+    raise PipelineError(f"{where}: not a boolean: {value!r}")
+
+
+def _float(value: str, where: str) -> float | None:
+    text = (value or "").strip()
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError as exc:
+        raise PipelineError(f"{where}: not a number: {value!r}") from exc
+
+
+def model_rows(path: Path) -> list[tuple]:
+    """Parse and check a catalog CSV (CONTRACT 1.3); a `:variant` slug is reduced to its base."""
+    rows = _read(path, "--models")
+    if rows and (missing := [c for c in REQUIRED_MODEL_COLUMNS if c not in rows[0]]):
+        raise PipelineError(f"--models {path}: missing column(s) {', '.join(missing)}")
+    out, seen = [], set()
+    for i, r in enumerate(rows, start=2):
+        where = f"--models {path.name} line {i}"
+        model = r["model"].strip().lower().split(":", 1)[0]
+        if not model or model in seen:
+            continue
+        seen.add(model)
+        release = r.get("release_date", "").strip()
+        out.append((
+            model, r["author"].strip() or model.split("/")[0], r.get("name"),
+            dt.date.fromisoformat(release) if release else None,
+            _bool(r["open_weights"], where), (r["origin_country"] or "ZZ").strip().upper(),
+            _float(r.get("params_total_b", ""), where), _float(r.get("params_active_b", ""), where),
+            _bool(r["reasoning"], where), _bool(r.get("supports_tools", ""), where),
+            _float(r.get("price_prompt_per_mtok", ""), where),
+            _float(r.get("price_completion_per_mtok", ""), where),
+        ))
+    return out
+
+
+def load_models(spark: SparkSession, path: str | Path | None = None) -> DataFrame:
+    """The model catalog as a small DataFrame (default conf/models.csv)."""
+    return spark.createDataFrame(model_rows(Path(path or CONF_DIR / "models.csv")), MODELS_SCHEMA)
+
+
+def load_taxonomy(spark: SparkSession, path: str | Path | None = None) -> DataFrame:
+    """Taxonomy prefix rules (default conf/taxonomy.csv)."""
+    rows = _read(Path(path or CONF_DIR / "taxonomy.csv"), "taxonomy")
+    return spark.createDataFrame([(r["prefix"], r["bucket"]) for r in rows], TAXONOMY_SCHEMA)
+
+
+def load_regions(spark: SparkSession, path: str | Path | None = None) -> DataFrame:
+    """Country -> region (default conf/regions.csv)."""
+    rows = _read(Path(path or CONF_DIR / "regions.csv"), "regions")
+    return spark.createDataFrame([(r["country"], r["region"]) for r in rows], REGIONS_SCHEMA)
