@@ -135,7 +135,8 @@ def run(spark: SparkSession, cfg: dict) -> dict:
     silver = enrich.silver_events(
         events, chosen, reference.load_models(spark, cfg.get("models")), reference.load_regions(spark), key
     )
-    writer = silver.write.format("delta").mode("overwrite").partitionBy("event_date")
+    # One shuffle on event_date: one file per day instead of one per day and task.
+    writer = silver.repartition("event_date").write.format("delta").mode("overwrite").partitionBy("event_date")
     if dates is None:
         writer = writer.option("overwriteSchema", "true")
     else:

@@ -174,10 +174,10 @@ def ingest_one(
     try:
         acc = count_outcomes(classified, kind)
         if acc.added:
-            warehouse.append(
-                classified.filter(F.col("outcome") == "bronze").select(*bronze_schema.fieldNames()),
-                bronze_path, partition_by,
-            )
+            added = classified.filter(F.col("outcome") == "bronze").select(*bronze_schema.fieldNames())
+            if partition_by:  # one file per day and batch, not one per day and task
+                added = added.repartition(*partition_by)
+            warehouse.append(added, bronze_path, partition_by)
         if acc.quarantined:
             warehouse.append(
                 classified.filter(F.col("outcome") == "quarantine").select(
