@@ -1,0 +1,136 @@
+"""Stage 3: silver/events -> gold summary tables.
+
+    python -m jobs.summarize --warehouse DIR [--conf FILE]
+
+Silver is read once: `transforms.shares.compact_aggregate` turns it into three
+small grouping sets in a single scan and shuffle; the aggregate is cached and
+every gold table is derived from it. Each gold table is replaced atomically (one
+Delta overwrite commit), so a reader sees the old table or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from jobs import warehouse
+from jobs.cli import PipelineError, base_parser, exit_with, load_conf, parse, run_cli, spark_overrides
+from jobs.ingest import new_run_id
+from jobs.session import build_session
+from transforms import shares
+
+RUNS_SCHEMA = T.StructType([
+    T.StructField("summarize_run_id", T.StringType(), False),
+    T.StructField("finished_at", T.TimestampType(), False),
+    T.StructField("silver_version", T.LongType(), False),
+    T.StructField("silver_scans", T.IntegerType(), False),
+    T.StructField("aggregate_rows", T.LongType(), False),
+    T.StructField("tables_written", T.IntegerType(), False),
+    T.StructField("seconds", T.DoubleType(), False),
+])
+
+
+def silver_scans(df: DataFrame) -> int:
+    """How many times the physical plan of df scans silver's files."""
+    plan = df._jdf.queryExecution().executedPlan().toString()
+    return len(re.findall(r"FileScan parquet|(?<!File)Scan parquet", plan))
+
+
+def share_tables(agg: DataFrame) -> dict[str, DataFrame]:
+    """Every share table of CONTRACT 3.2 (other than cohorts and cost), from the compact aggregate."""
+    cube = shares.grouping_set(agg, shares.CUBE)
+    activity = shares.grouping_set(agg, shares.ACTIVITY)
+    hist = shares.grouping_set(agg, shares.PROMPT_HIST)
+    oss_models = shares.weekly_oss_model_share(cube)
+    return {
+        "weekly_segment_share": shares.weekly_segment_share(cube),
+        "weekly_oss_model_share": oss_models,
+        "weekly_oss_concentration": shares.weekly_oss_concentration(oss_models),
+        "weekly_size_share": shares.weekly_size_share(cube),
+        "weekly_category_share": shares.weekly_category_share(cube),
+        "category_segment_mix": shares.category_segment_mix(cube),
+        "subcategory_share": shares.subcategory_share(cube),
+        "weekly_author_programming_share": shares.weekly_author_programming_share(cube),
+        "author_category_mix": shares.author_category_mix(cube),
+        "weekly_reasoning_share": shares.weekly_reasoning_share(cube),
+        "weekly_tool_call_share": shares.weekly_tool_call_share(cube, activity),
+        "weekly_sequence_length": shares.weekly_sequence_length(cube, hist),
+        "weekly_region_share": shares.weekly_region_share(cube),
+        "language_share": shares.language_share(cube),
+    }
+
+
+def gold_tables(spark: SparkSession, cfg: dict, agg: DataFrame) -> dict[str, DataFrame]:
+    """All gold tables derived from the aggregate (later stages add theirs here)."""
+    tables = share_tables(agg)
+    try:
+        from jobs import summarize_extra
+    except ImportError:
+        return tables
+    tables.update(summarize_extra.tables(spark, cfg, agg))
+    return tables
+
+
+def run(spark: SparkSession, cfg: dict) -> dict:
+    """Write every gold table of cfg['warehouse'] from its silver table."""
+    started = time.perf_counter()
+    wh = cfg["warehouse"]
+    silver_path = warehouse.table_path(wh, "silver/events")
+    if not warehouse.delta_exists(spark, silver_path):
+        raise PipelineError(f"no silver/events table under {wh}: run jobs.enrich first")
+    from delta.tables import DeltaTable
+
+    version = DeltaTable.forPath(spark, silver_path).history(1).select("version").first()[0]
+    silver = spark.read.format("delta").option("versionAsOf", version).load(silver_path)
+    agg = shares.compact_aggregate(silver)
+    scans = silver_scans(agg)  # before caching: the plan that actually reads silver
+    agg = agg.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        n_rows = agg.count()
+        tables = gold_tables(spark, cfg, agg)
+        # The tables are small and independent: write them from a few threads, so the
+        # per-commit overhead of Delta overlaps instead of adding up.
+        with ThreadPoolExecutor(max_workers=int(cfg.get("summarize", {}).get("write_threads", 4))) as pool:
+            futures = [pool.submit(warehouse.overwrite, df.coalesce(1), warehouse.table_path(wh, f"gold/{name}"))
+                       for name, df in tables.items()]
+            for future in futures:
+                future.result()
+    finally:
+        agg.unpersist()
+    seconds = time.perf_counter() - started
+    warehouse.append(
+        spark.createDataFrame(
+            [(cfg.get("run_id") or new_run_id(), dt.datetime.now(dt.timezone.utc).replace(tzinfo=None), version,
+              scans, n_rows, len(tables), seconds)],
+            RUNS_SCHEMA,
+        ),
+        warehouse.table_path(wh, "ops/summarize_runs"),
+    )
+    print(f"summarize: {len(tables)} gold tables from {n_rows} aggregate rows; silver scanned {scans} time(s)",
+          flush=True)
+    return {"tables": sorted(tables), "aggregate_rows": n_rows, "silver_scans": scans, "seconds": seconds}
+
+
+def main(argv=None) -> int:
+    """Command-line entry point."""
+    parser = base_parser("jobs.summarize", "Derive the gold tables from silver.")
+    parser.add_argument("--warehouse", required=True, help="warehouse folder (Delta tables)")
+    args = parse(parser, argv)
+
+    def body():
+        cfg = load_conf(args.conf, spark_overrides(args))
+        cfg["warehouse"] = args.warehouse
+        run(build_session(cfg, "state-of-ai summarize"), cfg)
+
+    return run_cli(body)
+
+
+if __name__ == "__main__":
+    exit_with(main())
