@@ -24,7 +24,7 @@ from jobs import warehouse
 from jobs.cli import PipelineError, base_parser, exit_with, load_conf, parse, run_cli, spark_overrides
 from jobs.ingest import new_run_id
 from jobs.session import build_session
-from transforms import shares
+from transforms import cohorts, shares
 
 RUNS_SCHEMA = T.StructType([
     T.StructField("summarize_run_id", T.StringType(), False),
@@ -67,15 +67,27 @@ def share_tables(agg: DataFrame) -> dict[str, DataFrame]:
     }
 
 
-def gold_tables(spark: SparkSession, cfg: dict, agg: DataFrame) -> dict[str, DataFrame]:
-    """All gold tables derived from the aggregate (later stages add theirs here)."""
-    tables = share_tables(agg)
-    try:
-        from jobs import summarize_extra
-    except ImportError:
-        return tables
-    tables.update(summarize_extra.tables(spark, cfg, agg))
-    return tables
+def cohort_tables(cfg: dict, agg: DataFrame, last_date: dt.date) -> dict[str, DataFrame]:
+    """Retention matrices by model and by author, and their signals (thresholds from conf)."""
+    c = cfg.get("cohorts", {})
+    k_min = int(cfg.get("privacy", {}).get("k_min", 10))
+    end = cohorts.data_end_month(last_date)
+    activity = shares.grouping_set(agg, shares.ACTIVITY)
+    by_model = cohorts.cohort_retention(activity, "model", end, k_min)
+    by_author = cohorts.cohort_retention(activity, "author", end, k_min)
+    args = (int(c.get("horizon_months", 5)), float(c.get("min_level", 0.3)), float(c.get("lift", 1.5)),
+            float(c.get("min_rise", 0.03)))
+    return {
+        "cohort_retention": by_model,
+        "cohort_retention_author": by_author,
+        "cohort_signals": cohorts.cohort_signals(by_model, "model", *args),
+        "cohort_signals_author": cohorts.cohort_signals(by_author, "author", *args),
+    }
+
+
+def gold_tables(spark: SparkSession, cfg: dict, agg: DataFrame, last_date: dt.date) -> dict[str, DataFrame]:
+    """All gold tables derived from the aggregate."""
+    return {**share_tables(agg), **cohort_tables(cfg, agg, last_date)}
 
 
 def run(spark: SparkSession, cfg: dict) -> dict:
@@ -93,8 +105,10 @@ def run(spark: SparkSession, cfg: dict) -> dict:
     scans = silver_scans(agg)  # before caching: the plan that actually reads silver
     agg = agg.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        n_rows = agg.count()
-        tables = gold_tables(spark, cfg, agg)
+        n_rows, last_date = agg.agg(F.count(F.lit(1)), F.max("last_date")).first()
+        if last_date is None:
+            raise PipelineError(f"silver/events under {wh} is empty: nothing to summarize")
+        tables = gold_tables(spark, cfg, agg, last_date)
         # The tables are small and independent: write them from a few threads, so the
         # per-commit overhead of Delta overlaps instead of adding up.
         with ThreadPoolExecutor(max_workers=int(cfg.get("summarize", {}).get("write_threads", 4))) as pool:

@@ -49,10 +49,10 @@ def compact_aggregate(silver_df: DataFrame) -> DataFrame:
     """One pass over silver -> the three grouping sets, told apart by `grouping_set`.
 
     Needs the silver columns named in CUBE_KEYS and ACTIVITY_KEYS plus tokens_prompt,
-    tokens_completion, tokens, total_cost. Returns every key column (null where a
+    tokens_completion, tokens, total_cost, event_date. Returns every key column (null where a
     set does not use it) and the sums requests, tokens, tokens_prompt,
     tokens_completion, tokens_sq, spend (BYOK excluded), tool_call_tokens,
-    reasoning_tokens.
+    reasoning_tokens, and last_date (the latest event_date).
     """
     all_keys = list(dict.fromkeys(CUBE_KEYS + ACTIVITY_KEYS + HIST_KEYS))
     source = silver_df.withColumn("prompt_bin", prompt_bin(F.col("tokens_prompt")))
@@ -70,9 +70,10 @@ def compact_aggregate(silver_df: DataFrame) -> DataFrame:
         source.select(
             F.explode(sets).alias("k"), "tokens", "tokens_prompt", "tokens_completion", "total_cost",
             F.col("is_byok").alias("_byok"), F.col("is_tool_call").alias("_tool"),
-            F.col("is_reasoning_model").alias("_reasoning"),
+            F.col("is_reasoning_model").alias("_reasoning"), "event_date",
         )
-        .select("k.*", "tokens", "tokens_prompt", "tokens_completion", "total_cost", "_byok", "_tool", "_reasoning")
+        .select("k.*", "tokens", "tokens_prompt", "tokens_completion", "total_cost", "_byok", "_tool", "_reasoning",
+                "event_date")
         .groupBy("grouping_set", *all_keys)
         .agg(
             F.count(F.lit(1)).alias("requests"),
@@ -83,6 +84,7 @@ def compact_aggregate(silver_df: DataFrame) -> DataFrame:
             F.sum(F.when(~F.col("_byok"), F.col("total_cost")).otherwise(0.0)).alias("spend"),
             F.sum(F.when(F.col("_tool"), tokens).otherwise(0)).alias("tool_call_tokens"),
             F.sum(F.when(F.col("_reasoning"), tokens).otherwise(0)).alias("reasoning_tokens"),
+            F.max("event_date").alias("last_date"),
         )
     )
 
