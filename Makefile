@@ -17,8 +17,10 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	rm -rf $(DEMO_DIR)/warehouse
-	$(PY) -m jobs.ingest --events samples/events.jsonl --labels samples/labels.jsonl --warehouse $(DEMO_DIR)/warehouse
+	rm -rf $(DEMO_DIR)
+	$(PY) -m jobs.generate --requests $(DEMO_REQUESTS) --out $(DEMO_DIR)/raw
+	$(PY) -m jobs.pipeline --events $(DEMO_DIR)/raw/events --labels $(DEMO_DIR)/raw/labels --warehouse $(DEMO_DIR)/warehouse
+	@if [ -f jobs/plot.py ]; then $(PY) -m jobs.plot --warehouse $(DEMO_DIR)/warehouse --out $(DEMO_DIR)/report; fi
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -24,7 +24,7 @@ from jobs import warehouse
 from jobs.cli import PipelineError, base_parser, exit_with, load_conf, parse, run_cli, spark_overrides
 from jobs.ingest import new_run_id
 from jobs.session import build_session
-from transforms import cohorts, shares
+from transforms import cohorts, economics, shares
 
 RUNS_SCHEMA = T.StructType([
     T.StructField("summarize_run_id", T.StringType(), False),
@@ -73,8 +73,9 @@ def cohort_tables(cfg: dict, agg: DataFrame, last_date: dt.date) -> dict[str, Da
     k_min = int(cfg.get("privacy", {}).get("k_min", 10))
     end = cohorts.data_end_month(last_date)
     activity = shares.grouping_set(agg, shares.ACTIVITY)
-    by_model = cohorts.cohort_retention(activity, "model", end, k_min)
-    by_author = cohorts.cohort_retention(activity, "author", end, k_min)
+    # Small, and read four times each (the table and three parts of the signals): cache them.
+    by_model = cohorts.cohort_retention(activity, "model", end, k_min).cache()
+    by_author = cohorts.cohort_retention(activity, "author", end, k_min).cache()
     args = (int(c.get("horizon_months", 5)), float(c.get("min_level", 0.3)), float(c.get("lift", 1.5)),
             float(c.get("min_rise", 0.03)))
     return {
@@ -85,9 +86,65 @@ def cohort_tables(cfg: dict, agg: DataFrame, last_date: dt.date) -> dict[str, Da
     }
 
 
+ELASTICITY_SCHEMA = T.StructType([
+    T.StructField("scope", T.StringType(), False),
+    T.StructField("method", T.StringType(), False),
+    T.StructField("elasticity", T.DoubleType(), True),
+    T.StructField("std_error", T.DoubleType(), True),
+    T.StructField("std_error_hc1", T.DoubleType(), True),
+    T.StructField("ci_low", T.DoubleType(), True),
+    T.StructField("ci_high", T.DoubleType(), True),
+    T.StructField("r2", T.DoubleType(), True),
+    T.StructField("n_models", T.LongType(), False),
+    T.StructField("n_obs", T.LongType(), False),
+    T.StructField("note", T.StringType(), True),
+])
+SCOPES = {"all": None, "open": ["oss_china", "oss_row"], "closed": ["closed"]}
+
+
+def elasticity_rows(models_pdf, panel_pdf) -> list[tuple]:
+    """The fits of every scope and method, on the driver (tens to thousands of points)."""
+    import numpy as np
+
+    rows = []
+    for scope, segments in SCOPES.items():
+        m = models_pdf if segments is None else models_pdf[models_pdf["segment"].isin(segments)]
+        p = panel_pdf if segments is None else panel_pdf[panel_pdf["segment"].isin(segments)]
+        x, y = np.log(m["cost_per_mtok"].to_numpy(float)), np.log(m["tokens"].to_numpy(float))
+        fits = {
+            "ols": economics.ols_fit(x, y),
+            "token_weighted": economics.ols_fit(x, y, m["tokens"].to_numpy(float)) if len(m) else
+            economics.ols_fit(x, y),
+            "within_model_week": economics.within_fit(
+                p["model"].to_numpy(), p["week_start"].astype(str).to_numpy(),
+                np.log(p["cost_per_mtok"].to_numpy(float)), np.log(p["tokens"].to_numpy(float))),
+        }
+        for method, f in fits.items():
+            rows.append((scope, method, f.elasticity, f.std_error, f.std_error_hc1, f.ci_low, f.ci_high, f.r2,
+                         f.n_models, f.n_obs, f.note))
+    return rows
+
+
+def economics_tables(spark: SparkSession, cfg: dict, agg: DataFrame) -> dict[str, DataFrame]:
+    """Cost versus usage by category and model, and the elasticity fits."""
+    e = cfg.get("economics", {})
+    cube = shares.grouping_set(agg, shares.CUBE)
+    models = economics.model_cost_usage(cube, e.get("model_cost_threshold"), e.get("model_usage_threshold"))
+    # Both inputs of the fits are small (one row per model, per model-week).
+    models_pdf = models.select("model", "segment", "tokens", "cost_per_mtok").toPandas()
+    panel_pdf = economics.model_week_panel(cube).select("model", "week_start", "segment", "tokens",
+                                                        "cost_per_mtok").toPandas()
+    return {
+        "category_cost_usage": economics.category_cost_usage(cube, e.get("category_cost_threshold"),
+                                                             e.get("category_usage_threshold")),
+        "model_cost_usage": models,
+        "price_elasticity": spark.createDataFrame(elasticity_rows(models_pdf, panel_pdf), ELASTICITY_SCHEMA),
+    }
+
+
 def gold_tables(spark: SparkSession, cfg: dict, agg: DataFrame, last_date: dt.date) -> dict[str, DataFrame]:
     """All gold tables derived from the aggregate."""
-    return {**share_tables(agg), **cohort_tables(cfg, agg, last_date)}
+    return {**share_tables(agg), **cohort_tables(cfg, agg, last_date), **economics_tables(spark, cfg, agg)}
 
 
 def run(spark: SparkSession, cfg: dict) -> dict:
@@ -117,7 +174,7 @@ def run(spark: SparkSession, cfg: dict) -> dict:
             for future in futures:
                 future.result()
     finally:
-        agg.unpersist()
+        spark.catalog.clearCache()  # the aggregate and the retention matrices
     seconds = time.perf_counter() - started
     warehouse.append(
         spark.createDataFrame(
