@@ -56,6 +56,7 @@ def share_tables(agg: DataFrame) -> dict[str, DataFrame]:
         "weekly_size_share": shares.weekly_size_share(cube),
         "weekly_category_share": shares.weekly_category_share(cube),
         "category_segment_mix": shares.category_segment_mix(cube),
+        "weekly_category_segment_share": shares.weekly_category_segment_share(cube),
         "subcategory_share": shares.subcategory_share(cube),
         "weekly_author_programming_share": shares.weekly_author_programming_share(cube),
         "author_category_mix": shares.author_category_mix(cube),

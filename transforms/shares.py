@@ -237,6 +237,29 @@ def author_category_mix(cube: DataFrame) -> DataFrame:
     return mix_within(cube, "author", "category")
 
 
+def weekly_category_segment_share(cube: DataFrame) -> DataFrame:
+    """week_start, category, segment, tokens, share of the category's labelled tokens that week, share_4w."""
+    labelled = cube.filter(F.col("category").isNotNull())
+    per = labelled.groupBy("week_start", "category", "segment").agg(F.sum("tokens").alias("tokens"))
+    totals = labelled.groupBy("week_start", "category").agg(F.sum("tokens").alias("total_tokens"))
+    joined = per.join(totals, on=["week_start", "category"], how="inner").withColumn(
+        "share", F.col("tokens") / F.col("total_tokens")
+    )
+    n = week_number(F.col("week_start"))
+    by_seg = Window.partitionBy("category", "segment").orderBy(n).rangeBetween(-3, 0)
+    week_tot = (
+        totals.withColumn("_n", n)
+        .withColumn("_tot_4w", F.sum("total_tokens").over(Window.partitionBy("category").orderBy("_n")
+                                                         .rangeBetween(-3, 0)))
+        .select("week_start", "category", "_tot_4w")
+    )
+    return (
+        joined.join(week_tot, on=["week_start", "category"], how="left")
+        .withColumn("share_4w", F.sum("tokens").over(by_seg) / F.col("_tot_4w"))
+        .select("week_start", "category", "segment", "tokens", "share", "share_4w")
+    )
+
+
 def weekly_author_programming_share(cube: DataFrame) -> DataFrame:
     """week_start, author, tokens, share of Programming tokens, spend, spend_share, share_4w."""
     prog = cube.filter(F.col("category") == "Programming")

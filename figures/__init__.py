@@ -1,0 +1,1 @@
+"""Figures of the study: pandas DataFrames (gold tables) in, matplotlib figures out. No Spark."""

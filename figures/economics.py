@@ -1,0 +1,68 @@
+"""Chapter: effective cost versus usage."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from figures.style import SEGMENT_COLORS, SEGMENT_LABELS, category_color, legend_outside, new_figure
+
+QUADRANT_NAMES = {"premium": "Premium", "mass_market": "Mass market", "specialist": "Specialists", "niche": "Niche"}
+
+
+def _log_axes(ax, x_label: str):
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(x_label)
+    ax.set_ylabel("Tokens (log scale)")
+    ax.grid(True, which="both", alpha=0.2)
+
+
+def category_scatter(df: pd.DataFrame):
+    """Log-log cost vs usage per category, median lines and quadrant names."""
+    fig, ax = new_figure("Categories: effective cost vs usage", width=10, height=6)
+    ax.scatter(df["cost_per_mtok"], df["tokens"], s=60, c=[category_color(c) for c in df["category"]], zorder=3)
+    for _, r in df.iterrows():
+        ax.annotate(r["category"], (r["cost_per_mtok"], r["tokens"]), textcoords="offset points", xytext=(5, 4),
+                    fontsize=8)
+    cost_split, usage_split = df["cost_split"].iloc[0], df["usage_split"].iloc[0]
+    ax.axvline(cost_split, color="#555555", linestyle="--", linewidth=1)
+    ax.axhline(usage_split, color="#555555", linestyle="--", linewidth=1)
+    _log_axes(ax, "Effective cost, USD per 1M tokens (log scale)")
+    xlo, xhi = ax.get_xlim()
+    ylo, yhi = ax.get_ylim()
+    for (qx, qy), name in {((xhi, yhi)): "Premium", ((xlo, yhi)): "Mass market", ((xhi, ylo)): "Specialists",
+                           ((xlo, ylo)): "Niche"}.items():
+        ax.text(qx, qy, name, ha="right" if qx == xhi else "left", va="top" if qy == yhi else "bottom",
+                fontsize=11, color="#777777", style="italic")
+    return fig, f"Median category cost: ${cost_split:.2f} per 1M tokens (dashed lines are the medians)."
+
+
+def model_scatter(df: pd.DataFrame, elasticity: pd.DataFrame | None = None):
+    """Log-log cost vs usage per model coloured by segment, with the fitted line and its elasticity."""
+    fig, ax = new_figure("Models: effective cost vs usage", width=10, height=6)
+    for seg, d in df.groupby("segment"):
+        ax.scatter(d["cost_per_mtok"], d["tokens"], s=40, color=SEGMENT_COLORS.get(seg, "#999999"),
+                   label=SEGMENT_LABELS.get(seg, seg), alpha=0.85, zorder=3)
+    top = df.nlargest(6, "tokens")
+    for _, r in top.iterrows():
+        ax.annotate(r["model"].split("/")[-1], (r["cost_per_mtok"], r["tokens"]), textcoords="offset points",
+                    xytext=(5, 3), fontsize=7)
+    caption = "No elasticity fit."
+    if elasticity is not None and len(elasticity):
+        fit = elasticity[(elasticity["scope"] == "all") & (elasticity["method"] == "ols")]
+        if len(fit) and pd.notna(fit["elasticity"].iloc[0]):
+            b = float(fit["elasticity"].iloc[0])
+            x = np.log(df["cost_per_mtok"].to_numpy())
+            y = np.log(df["tokens"].to_numpy())
+            a = y.mean() - b * x.mean()
+            xs = np.linspace(x.min(), x.max(), 50)
+            ax.plot(np.exp(xs), np.exp(a + b * xs), color="black", linewidth=1.5,
+                    label=f"OLS fit, elasticity {b:+.3f}")
+            lo, hi = fit["ci_low"].iloc[0], fit["ci_high"].iloc[0]
+            caption = (f"Cross-model price elasticity {b:+.3f} (95% interval {lo:+.3f} to {hi:+.3f}, "
+                       f"{int(fit['n_models'].iloc[0])} models): a 10% lower price goes with "
+                       f"{100 * (0.9 ** b - 1):+.1f}% tokens.")
+    _log_axes(ax, "Effective cost, USD per 1M tokens (log scale)")
+    legend_outside(ax)
+    return fig, caption
