@@ -5,8 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from figures.style import (SEGMENT_COLORS, SEGMENT_LABELS, author_color, category_color, legend_outside,
-                           new_figure, pct, percent_axis)
+from figures.style import (
+    SEGMENT_COLORS,
+    SEGMENT_LABELS,
+    author_color,
+    category_color,
+    legend_outside,
+    new_figure,
+    pct,
+    percent_axis,
+)
 
 MAIN = ["Programming", "Roleplay", "Technology", "Translation", "General Q&A / Knowledge", "Science"]
 
@@ -110,7 +118,7 @@ def subcategory_bars(df: pd.DataFrame, categories: list[str] | None = None, top_
 
     fig, axes = plt.subplots(len(cats), 1, figsize=(10, 2.1 * max(1, len(cats)) + 0.6), dpi=100, squeeze=False)
     fig.suptitle("Inside each category: share of its labelled tokens by sub-tag", x=0.01, ha="left", fontsize=13)
-    for ax, cat in zip(axes[:, 0], cats):
+    for ax, cat in zip(axes[:, 0], cats, strict=False):
         d = df[df["category"] == cat].nlargest(top_n, "share").iloc[::-1]
         ax.barh(d["subcategory"], d["share"], color=category_color(cat))
         ax.set_title(cat, fontsize=10, loc="left")

@@ -5,8 +5,15 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from figures.style import (SEGMENT_COLORS, SEGMENT_LABELS, SIZE_COLORS, legend_outside,
-                           new_figure, pct, percent_axis)
+from figures.style import (
+    SEGMENT_COLORS,
+    SEGMENT_LABELS,
+    SIZE_COLORS,
+    legend_outside,
+    new_figure,
+    pct,
+    percent_axis,
+)
 
 
 def _last4(df: pd.DataFrame, value: str = "share") -> pd.Series:

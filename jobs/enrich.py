@@ -20,7 +20,13 @@ from pyspark.sql import types as T
 
 from jobs import reference, warehouse
 from jobs.cli import (
-    PipelineError, base_parser, exit_with, load_conf, parse, run_cli, spark_overrides,
+    PipelineError,
+    base_parser,
+    exit_with,
+    load_conf,
+    parse,
+    run_cli,
+    spark_overrides,
 )
 from jobs.ingest import new_run_id
 from jobs.session import build_session

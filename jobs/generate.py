@@ -19,11 +19,16 @@ from pathlib import Path
 import yaml
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
-from jobs import reference
 from jobs.cli import (
-    CONF_DIR, PipelineError, base_parser, exit_with, load_conf, parse, run_cli, spark_overrides,
+    CONF_DIR,
+    PipelineError,
+    base_parser,
+    exit_with,
+    load_conf,
+    parse,
+    run_cli,
+    spark_overrides,
 )
 from jobs.session import build_session
 from transforms import synthetic

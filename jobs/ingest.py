@@ -21,7 +21,13 @@ from pyspark.sql import types as T
 
 from jobs import warehouse
 from jobs.cli import (
-    PipelineError, base_parser, exit_with, load_conf, parse, run_cli, spark_overrides,
+    PipelineError,
+    base_parser,
+    exit_with,
+    load_conf,
+    parse,
+    run_cli,
+    spark_overrides,
 )
 from jobs.session import build_session
 from transforms import schema, validate

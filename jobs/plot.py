@@ -21,7 +21,15 @@ import pandas as pd
 import jobs
 from figures import agentic, categories, economics, geography, open_closed, retention
 from jobs import warehouse
-from jobs.cli import PipelineError, base_parser, exit_with, load_conf, parse, run_cli, spark_overrides
+from jobs.cli import (
+    PipelineError,
+    base_parser,
+    exit_with,
+    load_conf,
+    parse,
+    run_cli,
+    spark_overrides,
+)
 from jobs.session import build_session
 
 GOLD = [

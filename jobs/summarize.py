@@ -21,7 +21,15 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from jobs import warehouse
-from jobs.cli import PipelineError, base_parser, exit_with, load_conf, parse, run_cli, spark_overrides
+from jobs.cli import (
+    PipelineError,
+    base_parser,
+    exit_with,
+    load_conf,
+    parse,
+    run_cli,
+    spark_overrides,
+)
 from jobs.ingest import new_run_id
 from jobs.session import build_session
 from transforms import cohorts, economics, shares

@@ -34,3 +34,33 @@ def spark(cfg):
     session = build_session(cfg, "state-of-ai tests")
     yield session
     session.stop()
+
+
+CALIBRATION_REQUESTS = 100_000
+CALIBRATION_LABEL_RATE = 0.03
+
+
+@pytest.fixture(scope="session")
+def generated_warehouse(spark, cfg, tmp_path_factory):
+    """A generated year (100k requests, 3% labelled) run through the whole pipeline once.
+
+    Shared by the calibration, report and notebook tests. k_min is 5 here: a
+    100k-request year has cohorts of a few dozen accounts, and the planted
+    signals must stay visible (the default 10 is for real traffic).
+    """
+    from jobs import generate, pipeline
+
+    root = tmp_path_factory.mktemp("generated")
+    run_cfg = {
+        **cfg,
+        "generate": {"requests": CALIBRATION_REQUESTS, "out": str(root / "raw"), "seed": 7, "format": "jsonl",
+                     "label_rate": CALIBRATION_LABEL_RATE, "mess_rate": None, "partitions": 2},
+    }
+    manifest = generate.run(spark, run_cfg)
+    wh = str(root / "warehouse")
+    pipe_cfg = {
+        **cfg, "warehouse": wh, "privacy": {**cfg["privacy"], "k_min": 5},
+        "inputs": {"events": str(root / "raw" / "events"), "labels": str(root / "raw" / "labels")},
+    }
+    results = pipeline.run(spark, pipe_cfg)
+    return {"warehouse": wh, "manifest": manifest, "results": results, "root": root}

@@ -236,7 +236,7 @@ def mess_kind(seed: int, rate: float) -> Column:
     u = uniform(seed, "mess")
     pick = uniform(seed, "mess:kind")
     kind, cum = None, 0.0
-    for name, w in zip(MESS_KINDS, MESS_WEIGHTS):
+    for name, w in zip(MESS_KINDS, MESS_WEIGHTS, strict=False):
         cum += w
         kind = (F.when(pick < cum, F.lit(name)) if kind is None else kind.when(pick < cum, F.lit(name)))
     return F.when(u < rate, kind.otherwise(F.lit(MESS_KINDS[-1])))

@@ -28,8 +28,8 @@ def normalised(weights: dict) -> dict:
 
 def mix(early: dict, late: dict, frac: float) -> dict:
     """Linear interpolation of two (unnormalised) mixes, normalised."""
-    e, l = normalised(early), normalised(late)
-    return normalised({k: (1 - frac) * e.get(k, 0.0) + frac * l.get(k, 0.0) for k in set(e) | set(l)})
+    first, last = normalised(early), normalised(late)
+    return normalised({k: (1 - frac) * first.get(k, 0.0) + frac * last.get(k, 0.0) for k in set(first) | set(last)})
 
 
 @dataclass

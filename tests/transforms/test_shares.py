@@ -6,7 +6,7 @@ import datetime as dt
 
 import numpy as np
 import pytest
-from chispa import assert_approx_df_equality, assert_df_equality
+from chispa import assert_approx_df_equality
 from pyspark.sql import functions as F
 
 from transforms import shares
