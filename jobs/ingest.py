@@ -104,25 +104,41 @@ def classify(
     extra_rules=None,
     defaults=None,
 ) -> DataFrame:
-    """Give every raw row its `reason`, typed fields and `outcome` (bronze/quarantine/duplicate)."""
+    """Give every raw row its `reason`, typed fields and `outcome` (bronze/quarantine/duplicate).
+
+    Duplicates are found on narrow columns only (keys and read position). The keys
+    seen more than once in the batch or already in bronze are usually few, so the
+    join back to the full rows is a broadcast (adaptive execution decides at run
+    time; a batch that repeats much of bronze falls back to a sort-merge join).
+    """
     checked = validate.with_rejection_reason(raw, fields, non_negative, extra_rules)
     typed = validate.with_typed_fields(checked, fields, defaults)
-    valid = typed.filter(F.col("reason").isNull())
-    ranked = validate.with_duplicate_rank(valid, keys, ["source_file", "row_pos"])
-    if existing_keys is not None:
-        flagged = ranked.join(
-            existing_keys.select(*keys).withColumn("in_bronze", F.lit(True)), on=keys, how="left"
-        )
-    else:
-        flagged = ranked.withColumn("in_bronze", F.lit(False))
-    rejected = typed.filter(F.col("reason").isNotNull()).withColumns(
-        {"duplicate_rank": F.lit(1), "in_bronze": F.lit(False)}
+    valid_keys = typed.filter(F.col("reason").isNull()).select(*keys, "source_file", "row_pos")
+    repeated = (
+        valid_keys.groupBy(*keys)
+        .agg(F.count(F.lit(1)).alias("_seen"), F.min(F.struct("source_file", "row_pos")).alias("_first"))
+        .filter(F.col("_seen") > 1)
+        .select(*keys, F.col("_first.source_file").alias("_first_file"), F.col("_first.row_pos").alias("_first_pos"))
     )
-    return flagged.unionByName(rejected).withColumn(
-        "outcome",
-        validate.outcome(
-            F.col("reason").isNull(), F.col("duplicate_rank"), F.coalesce("in_bronze", F.lit(False))
-        ),
+    if existing_keys is not None:
+        known = valid_keys.select(*keys).join(existing_keys.select(*keys), on=keys, how="left_semi").distinct()
+        flags = repeated.join(known.withColumn("in_bronze", F.lit(True)), on=keys, how="full")
+    else:
+        flags = repeated.withColumn("in_bronze", F.lit(False))
+    is_repeat = F.col("_first_file").isNotNull() & (
+        (F.col("source_file") != F.col("_first_file")) | (F.col("row_pos") != F.col("_first_pos"))
+    )
+    return (
+        typed.join(flags, on=keys, how="left")  # small unless a batch repeats bronze; AQE picks the join
+        .withColumn(
+            "outcome",
+            validate.outcome(
+                F.col("reason").isNull(),
+                F.when(is_repeat, F.lit(2)).otherwise(F.lit(1)),
+                F.coalesce("in_bronze", F.lit(False)),
+            ),
+        )
+        .drop("_first_file", "_first_pos", "in_bronze")
     )
 
 
