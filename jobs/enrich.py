@@ -139,7 +139,8 @@ def run(spark: SparkSession, cfg: dict) -> dict:
     threshold = float(cfg.get("enrich", {}).get("label_confidence_threshold", 0.5))
     chosen = enrich.chosen_labels(labels, reference.load_taxonomy(spark), threshold)
     silver = enrich.silver_events(
-        events, chosen, reference.load_models(spark, cfg.get("models")), reference.load_regions(spark), key
+        events, chosen, reference.load_models(spark, cfg.get("models")), reference.load_regions(spark), key,
+        reference.load_aliases(spark, cfg.get("models")),
     )
     # One shuffle on event_date: one file per day instead of one per day and task.
     writer = silver.repartition("event_date").write.format("delta").mode("overwrite").partitionBy("event_date")

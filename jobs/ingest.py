@@ -19,7 +19,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from jobs import warehouse
+from jobs import reference, warehouse
 from jobs.cli import (
     PipelineError,
     base_parser,
@@ -31,7 +31,7 @@ from jobs.cli import (
 )
 from jobs.session import build_session
 from transforms import schema, validate
-from transforms.formats import gateway
+from transforms.formats import gateway, litellm, openrouter, otel
 
 RUNS_SCHEMA = T.StructType([
     T.StructField("ingest_run_id", T.StringType(), False),
@@ -43,6 +43,8 @@ RUNS_SCHEMA = T.StructType([
     T.StructField("rows_added", T.LongType(), False),
     T.StructField("rows_quarantined", T.LongType(), False),
     T.StructField("duplicates_dropped", T.LongType(), False),
+    T.StructField("rows_skipped", T.LongType(), True),
+    T.StructField("input_format", T.StringType(), True),
     T.StructField("quarantine_reasons", T.MapType(T.StringType(), T.LongType()), True),
 ])
 
@@ -57,27 +59,90 @@ class Accounting:
     quarantined: int = 0
     duplicates: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+    skipped: int = 0  # records that are not requests (non-GenAI spans); not part of `read`
+    input_format: str = "gateway"
 
     def line(self) -> str:
         """The one-line accounting the job prints."""
-        return (
+        text = (
             f"ingest {self.kind}: read={self.read} added={self.added} "
             f"quarantined={self.quarantined} duplicates={self.duplicates}"
         )
+        if self.input_format != "gateway":
+            text += f" format={self.input_format}"
+        return text + (f" skipped_spans={self.skipped}" if self.skipped else "")
 
 
-def read_raw(spark: SparkSession, path: str, fields, what: str) -> DataFrame | None:
-    """Read every data file under path into raw rows (text fields); None when there are none."""
+FORMATS = ["auto", "gateway", "openrouter", "otel", "litellm"]
+
+
+def _sample_lines(spark: SparkSession, files: list[str], n: int = 20) -> list[str]:
+    """The first lines of the first file (a tiny read; gzip handled by Spark)."""
+    return [r.value for r in spark.read.text(files[0]).limit(n).collect()]
+
+
+def detect_format(spark: SparkSession, grouped: dict[str, list[str]]) -> str:
+    """Guess the source format from the first records: OTLP/JSON, OpenRouter, LiteLLM or the contract's own."""
+    import json
+
+    if "json" in grouped:
+        for line in _sample_lines(spark, grouped["json"]):
+            try:
+                record = json.loads(line)
+            except (json.JSONDecodeError, ValueError):
+                continue
+            if not isinstance(record, dict):
+                continue
+            if "resourceSpans" in record:
+                return "otel"
+            if isinstance(record.get("data"), dict) or ("id" in record and "generation_id" not in record
+                                                         and ("tokens_prompt" in record or "native_tokens_prompt" in record)):
+                return "openrouter"
+            if "request_id" in record and "startTime" in record:
+                return "litellm"
+            return "gateway"
+        return "gateway"
+    for fmt in ("csv", "parquet"):
+        if fmt in grouped:
+            reader = spark.read.options(header="true", escape='"') if fmt == "csv" else spark.read
+            columns = set(reader.format(fmt).load(grouped[fmt][0]).columns)
+            return "litellm" if {"request_id", "startTime"} <= columns else "gateway"
+    return "gateway"
+
+
+def read_raw(spark: SparkSession, path: str, fields, what: str, input_format: str = "gateway",
+             cfg: dict | None = None) -> tuple[DataFrame | None, str]:
+    """Read every data file under path into raw rows (text fields); (None, format) when there are none."""
+    cfg = cfg or {}
+    grouped = warehouse.list_input_files(spark, path, what)
+    if input_format == "auto":
+        input_format = detect_format(spark, grouped) if grouped else "gateway"
+    formats_cfg = cfg.get("formats", {})
     parts = []
-    for fmt, files in warehouse.list_input_files(spark, path, what).items():
+    for fmt, files in grouped.items():
+        source = "value", F.input_file_name().alias("source_file"), F.monotonically_increasing_id().alias("row_pos")
         if fmt == "json":
-            lines = spark.read.text(files).select(
-                "value", F.input_file_name().alias("source_file"),
-                F.monotonically_increasing_id().alias("row_pos"),
-            )
-            parts.append(gateway.parse_json_lines(lines, fields))
+            lines = spark.read.text(files).select(*source)
+            if input_format == "openrouter":
+                o = formats_cfg.get("openrouter", {})
+                parts.append(openrouter.parse_lines(lines, fields, o.get("account_fields", ["external_user", "api_key"])))
+            elif input_format == "otel":
+                o = formats_cfg.get("otel", {})
+                models = reference.load_models(spark, cfg.get("models"))
+                parts.append(otel.parse_lines(
+                    lines, fields, o.get("account_attributes", ["user.id", "enduser.id"]), o.get("cost_attribute"),
+                    models, reference.load_aliases(spark, cfg.get("models")),
+                ))
+            elif input_format == "litellm":
+                o = formats_cfg.get("litellm", {})
+                parts.append(litellm.parse_lines(lines, fields, o.get("account_fields", ["end_user", "user", "api_key"])))
+            else:
+                parts.append(gateway.parse_json_lines(lines, fields))
         else:
-            reader = spark.read.option("header", "true") if fmt == "csv" else spark.read
+            if input_format in ("openrouter", "otel"):
+                raise PipelineError(f"{what}: the {input_format} format is JSON Lines; found {fmt} files")
+            # RFC 4180 CSV: a quote inside a quoted field is doubled (as pandas and csv write it).
+            reader = spark.read.options(header="true", escape='"') if fmt == "csv" else spark.read
             try:
                 table = reader.format(fmt).load(files)
             except Exception as exc:  # schema conflicts between files, unreadable footers
@@ -86,13 +151,17 @@ def read_raw(spark: SparkSession, path: str, fields, what: str) -> DataFrame | N
                 "*", F.input_file_name().alias("source_file"),
                 F.monotonically_increasing_id().alias("row_pos"),
             )
-            parts.append(gateway.from_columns(table, fields))
+            if input_format == "litellm":
+                o = formats_cfg.get("litellm", {})
+                parts.append(litellm.from_columns(table, fields, o.get("account_fields", ["end_user", "user", "api_key"])))
+            else:
+                parts.append(gateway.from_columns(table, fields))
     if not parts:
-        return None
+        return None, input_format
     raw = parts[0]
     for part in parts[1:]:
         raw = raw.unionByName(part)
-    return raw
+    return raw, input_format
 
 
 def classify(
@@ -113,7 +182,7 @@ def classify(
     """
     checked = validate.with_rejection_reason(raw, fields, non_negative, extra_rules)
     typed = validate.with_typed_fields(checked, fields, defaults)
-    valid_keys = typed.filter(F.col("reason").isNull()).select(*keys, "source_file", "row_pos")
+    valid_keys = typed.filter(F.col("reason").isNull() & ~F.col("is_skipped")).select(*keys, "source_file", "row_pos")
     repeated = (
         valid_keys.groupBy(*keys)
         .agg(F.count(F.lit(1)).alias("_seen"), F.min(F.struct("source_file", "row_pos")).alias("_first"))
@@ -136,6 +205,7 @@ def classify(
                 F.col("reason").isNull(),
                 F.when(is_repeat, F.lit(2)).otherwise(F.lit(1)),
                 F.coalesce("in_bronze", F.lit(False)),
+                F.col("is_skipped"),
             ),
         )
         .drop("_first_file", "_first_pos", "in_bronze")
@@ -149,6 +219,9 @@ def count_outcomes(classified: DataFrame, kind: str) -> Accounting:
     )
     acc = Accounting(kind)
     for row in rows:
+        if row["outcome"] == "skipped":
+            acc.skipped += row["count"]
+            continue
         acc.read += row["count"]
         if row["outcome"] == "bronze":
             acc.added += row["count"]
@@ -183,9 +256,10 @@ def ingest_one(
         bronze_schema, partition_by = schema.BRONZE_LABEL_SCHEMA, None
 
     bronze_path = warehouse.table_path(wh, f"bronze/{kind}")
-    raw = read_raw(spark, path, fields, f"--{kind}")
+    input_format = cfg.get("input_format", "auto") if kind == "events" else "gateway"
+    raw, input_format = read_raw(spark, path, fields, f"--{kind}", input_format, cfg)
     if raw is None:
-        return Accounting(kind)
+        return Accounting(kind, input_format=input_format)
     existing = spark.read.format("delta").load(bronze_path) if warehouse.delta_exists(spark, bronze_path) else None
     classified = classify(raw, fields, non_negative, keys, existing, extra, defaults).withColumn(
         "ingest_run_id", F.lit(run_id)
@@ -195,6 +269,7 @@ def ingest_one(
     classified = classified.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         acc = count_outcomes(classified, kind)
+        acc.input_format = input_format
         if acc.added:
             added = classified.filter(F.col("outcome") == "bronze").select(*bronze_schema.fieldNames())
             if partition_by:  # one file per day and batch, not one per day and task
@@ -216,8 +291,9 @@ def record_run(spark: SparkSession, wh: str, run_id: str, path: str, acc: Accoun
                started: dt.datetime) -> None:
     """Append the run's accounting to ops/ingest_runs."""
     row = (run_id, acc.kind, path, started, dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
-           acc.read, acc.added, acc.quarantined, acc.duplicates, acc.reasons)
-    warehouse.append(spark.createDataFrame([row], RUNS_SCHEMA), warehouse.table_path(wh, "ops/ingest_runs"))
+           acc.read, acc.added, acc.quarantined, acc.duplicates, acc.skipped, acc.input_format, acc.reasons)
+    warehouse.append(spark.createDataFrame([row], RUNS_SCHEMA), warehouse.table_path(wh, "ops/ingest_runs"),
+                     merge_schema=True)
 
 
 def new_run_id() -> str:
@@ -246,6 +322,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--events", required=True, help="events: a file, folder or glob")
     parser.add_argument("--labels", help="labels: a file, folder or glob")
     parser.add_argument("--warehouse", required=True, help="warehouse folder (Delta tables)")
+    parser.add_argument("--format", dest="input_format", choices=FORMATS, default="auto",
+                        help="events format: the contract's own (gateway), OpenRouter generation metadata, "
+                             "OpenTelemetry GenAI spans (OTLP/JSON), LiteLLM spend logs; auto detects it")
 
 
 def config_from_args(args) -> dict:
@@ -256,6 +335,7 @@ def config_from_args(args) -> dict:
     cfg = load_conf(args.conf, spark_overrides(args))
     cfg["warehouse"] = args.warehouse
     cfg["inputs"] = {"events": args.events, "labels": args.labels}
+    cfg["input_format"] = getattr(args, "input_format", "auto")
     return cfg
 
 

@@ -107,3 +107,37 @@ def load_regions(spark: SparkSession, path: str | Path | None = None) -> DataFra
     """Country -> region (default conf/regions.csv)."""
     rows = _read(Path(path or CONF_DIR / "regions.csv"), "regions")
     return spark.createDataFrame([(r["country"], r["region"]) for r in rows], REGIONS_SCHEMA)
+
+
+ALIAS_SCHEMA = T.StructType([
+    T.StructField("alias", T.StringType(), False),
+    T.StructField("target", T.StringType(), False),
+])
+
+
+def alias_rows(models: list[tuple], path: Path) -> list[tuple[str, str]]:
+    """Name -> catalog slug: every slug itself, every unambiguous bare name (`gpt-4o-mini` ->
+    `openai/gpt-4o-mini`), then the alias table, which wins over a bare-name match."""
+    slugs = [m[0] for m in models]
+    out: dict[str, str] = {s: s for s in slugs}
+    by_name: dict[str, list[str]] = {}
+    for slug in slugs:
+        by_name.setdefault(slug.split("/", 1)[1], []).append(slug)
+    for name, targets in by_name.items():
+        if len(targets) == 1 and name not in out:
+            out[name] = targets[0]
+    known = set(slugs)
+    for i, r in enumerate(_read(path, "model aliases"), start=2):
+        alias, target = r["alias"].strip().lower(), r["model"].strip().lower()
+        if target not in known:
+            raise PipelineError(f"model aliases {path.name} line {i}: {target!r} is not in the catalog")
+        out[alias] = target
+    return sorted(out.items())
+
+
+def load_aliases(spark: SparkSession, models_path: str | Path | None = None,
+                 aliases_path: str | Path | None = None) -> DataFrame:
+    """The alias table (default conf/model_aliases.csv) plus the catalog's own names, as a small DataFrame."""
+    models = model_rows(Path(models_path or CONF_DIR / "models.csv"))
+    rows = alias_rows(models, Path(aliases_path or CONF_DIR / "model_aliases.csv"))
+    return spark.createDataFrame(rows, ALIAS_SCHEMA)

@@ -103,9 +103,14 @@ def delta_exists(spark: SparkSession, path: str) -> bool:
     return DeltaTable.isDeltaTable(spark, path)
 
 
-def append(df: DataFrame, path: str, partition_by: list[str] | None = None) -> None:
-    """Append to a Delta table (created on first write); one atomic commit."""
+def append(df: DataFrame, path: str, partition_by: list[str] | None = None, merge_schema: bool = False) -> None:
+    """Append to a Delta table (created on first write); one atomic commit.
+
+    merge_schema lets an ops table gain columns across versions of the pipeline.
+    """
     writer = df.write.format("delta").mode("append")
+    if merge_schema:
+        writer = writer.option("mergeSchema", "true")
     if partition_by:
         writer = writer.partitionBy(*partition_by)
     writer.save(path)

@@ -35,6 +35,27 @@ def base_model(model: Column) -> Column:
     return F.regexp_replace(F.lower(F.trim(model)), r":[^/]*$", "")
 
 
+def with_resolved_model(df: DataFrame, aliases_df: DataFrame) -> DataFrame:
+    """Resolve `model` to a catalog slug through the alias table; keep the name as sent in `model_variant`.
+
+    Tried in order: the whole name (lower case, `:variant` and an `openrouter/` prefix
+    removed), then its last path part (`anthropic/claude-sonnet-4-20250514` ->
+    `claude-sonnet-4-20250514`). `aliases_df` needs alias, target (both lower case).
+    An unresolved name stays as it is (and gets segment `unknown`).
+    """
+    name = F.regexp_replace(base_model(F.col("model")), r"^openrouter/", "")
+    full = F.broadcast(aliases_df.select(F.col("alias").alias("_full"), F.col("target").alias("_t_full")))
+    last = F.broadcast(aliases_df.select(F.col("alias").alias("_last"), F.col("target").alias("_t_last")))
+    return (
+        df.withColumns({"model_variant": F.col("model"), "_name": name,
+                        "_name_last": F.regexp_extract(name, r"([^/]+)$", 1)})
+        .join(full, F.col("_name") == F.col("_full"), how="left")
+        .join(last, F.col("_name_last") == F.col("_last"), how="left")
+        .withColumn("model", F.coalesce("_t_full", "_t_last", "_name"))
+        .drop("_name", "_name_last", "_full", "_t_full", "_last", "_t_last")
+    )
+
+
 def with_model_attributes(df: DataFrame, models_df: DataFrame) -> DataFrame:
     """Resolve `model` to its catalog row (broadcast join) and add its attributes.
 
@@ -52,9 +73,10 @@ def with_model_attributes(df: DataFrame, models_df: DataFrame) -> DataFrame:
             F.col("reasoning").alias("is_reasoning_model"),
         )
     )
+    if "model_variant" not in df.columns:  # not resolved through aliases: keep the name as sent
+        df = df.withColumns({"model_variant": F.col("model"), "model": base_model(F.col("model"))})
     return (
-        df.withColumns({"model_variant": F.col("model"), "model": base_model(F.col("model"))})
-        .join(catalog, F.col("model") == F.col("_catalog_model"), how="left")
+        df.join(catalog, F.col("model") == F.col("_catalog_model"), how="left")
         .withColumns({
             "in_catalog": F.col("_catalog_model").isNotNull(),
             "author": F.coalesce("_catalog_author", F.split("model", "/").getItem(0)),
@@ -231,10 +253,12 @@ def silver_events(
     models_df: DataFrame,
     regions_df: DataFrame,
     account_key: bytes,
+    aliases_df: DataFrame | None = None,
 ) -> DataFrame:
     """Bronze events -> silver rows: every column of CONTRACT 3.1, raw account ids replaced."""
+    resolved = events_df if aliases_df is None else events_df.transform(with_resolved_model, aliases_df)
     return (
-        events_df.transform(with_time_keys)
+        resolved.transform(with_time_keys)
         .transform(with_tokens)
         .transform(with_model_attributes, models_df)
         .transform(with_segment_and_size)

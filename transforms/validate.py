@@ -53,6 +53,7 @@ def rejection_reason(
     fields: list[tuple[str, T.DataType, bool]],
     non_negative: list[str],
     extra_rules: list[tuple[Column, str]] | None = None,
+    format_reason: bool = False,
 ) -> Column:
     """The code of the first rule a raw row breaks, or null when it breaks none.
 
@@ -60,7 +61,9 @@ def rejection_reason(
     field; `bad_<field>` for a value that is not of its type; `negative_<field>`;
     then any extra (condition, code) rules, evaluated on typed values.
     """
-    checks: list[tuple[Column, str]] = [(F.col("is_malformed"), "malformed_record")]
+    checks: list[tuple[Column, str | Column]] = [(F.col("is_malformed"), "malformed_record")]
+    if format_reason:  # a source format's own reason, after malformed and before the contract's
+        checks.append((F.col("format_reason").isNotNull(), F.col("format_reason")))
     checks += [(_is_blank(F.col(n)), f"missing_{n}") for n, _, required in fields if required]
     checks += [
         (~_is_blank(F.col(n)) & ~_parses_as(F.col(n), t), f"bad_{n}")
@@ -70,7 +73,7 @@ def rejection_reason(
     types = {n: t for n, t, _ in fields}
     checks += [(typed(F.col(n), types[n]) < 0, f"negative_{n}") for n in non_negative]
     checks += extra_rules or []
-    return F.coalesce(*[F.when(cond, F.lit(code)) for cond, code in checks])
+    return F.coalesce(*[F.when(cond, code if isinstance(code, Column) else F.lit(code)) for cond, code in checks])
 
 
 def with_rejection_reason(
@@ -79,8 +82,11 @@ def with_rejection_reason(
     non_negative: list[str],
     extra_rules: list[tuple[Column, str]] | None = None,
 ) -> DataFrame:
-    """Add `reason` (null when valid). Needs the text fields and `is_malformed`."""
-    return df.withColumn("reason", rejection_reason(fields, non_negative, extra_rules))
+    """Add `reason` (null when valid). Needs the text fields and `is_malformed` (and uses
+    `format_reason` when the frame has it)."""
+    return df.withColumn(
+        "reason", rejection_reason(fields, non_negative, extra_rules, "format_reason" in df.columns)
+    )
 
 
 def with_typed_fields(
@@ -106,10 +112,11 @@ def with_duplicate_rank(df: DataFrame, keys: list[str], order_by: list[str]) -> 
     return df.withColumn("duplicate_rank", F.row_number().over(window))
 
 
-def outcome(is_valid: Column, duplicate_rank: Column, in_bronze: Column) -> Column:
-    """Where a row goes: `quarantine`, `duplicate` or `bronze` (exactly one)."""
+def outcome(is_valid: Column, duplicate_rank: Column, in_bronze: Column, is_skipped: Column | None = None) -> Column:
+    """Where a row goes: `skipped` (not a request), `quarantine`, `duplicate` or `bronze` (exactly one)."""
+    first = F.when(is_skipped, F.lit("skipped")) if is_skipped is not None else None
     return (
-        F.when(~is_valid, F.lit("quarantine"))
+        (first.when(~is_valid, F.lit("quarantine")) if first is not None else F.when(~is_valid, F.lit("quarantine")))
         .when((duplicate_rank > 1) | in_bronze, F.lit("duplicate"))
         .otherwise(F.lit("bronze"))
     )

@@ -158,3 +158,21 @@ def test_with_category_keeps_unlabelled_rows(spark):
                                    "category_path string, label_confidence double")
     out = {r.generation_id: (r.category, r.is_labelled) for r in enrich.with_category(events, chosen).collect()}
     assert out == {"g1": ("Roleplay", True), "g2": (None, False)}
+
+
+def test_model_aliases(spark):
+    aliases = spark.createDataFrame(
+        [("openai/gpt-4o-mini", "openai/gpt-4o-mini"), ("gpt-4o-mini", "openai/gpt-4o-mini"),
+         ("claude-sonnet-4-20250514", "anthropic/claude-sonnet-4"), ("anthropic/claude-sonnet-4", "anthropic/claude-sonnet-4")],
+        "alias string, target string",
+    )
+    df = spark.createDataFrame(
+        [("gpt-4o-mini", "openai/gpt-4o-mini"), ("claude-sonnet-4-20250514", "anthropic/claude-sonnet-4"),
+         ("anthropic/claude-sonnet-4-20250514", "anthropic/claude-sonnet-4"),  # provider prefix + dated id
+         ("openrouter/openai/gpt-4o-mini", "openai/gpt-4o-mini"), ("OpenAI/GPT-4o-mini:free", "openai/gpt-4o-mini"),
+         ("acme/internal-v2", "acme/internal-v2")],
+        "model string, expected string",
+    )
+    out = enrich.with_resolved_model(df, aliases)
+    assert_column_equality(out, "model", "expected")
+    assert [r.model_variant for r in out.collect()][0] == "gpt-4o-mini"

@@ -1,8 +1,9 @@
 """The contract's own format: one flat record per row, in JSON Lines, CSV or Parquet.
 
 Each function returns the raw-row shape validation expects: `source_file`,
-`row_pos`, `raw` (the original content), `is_malformed`, and every contract field
-as text. Unknown extra columns are dropped here, never fatal.
+`row_pos`, `raw` (the original content), `is_malformed`, `format_reason` (a
+format's own rejection reason, null here), `is_skipped` (rows that are not
+requests, such as non-GenAI spans; false here), and every contract field as text. Unknown extra columns are dropped here, never fatal.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def parse_json_lines(lines_df: DataFrame, fields: list[tuple[str, T.DataType, bo
         )
         .select(
             "source_file", "row_pos", F.col("value").alias("raw"), "is_malformed",
+            F.lit(None).cast("string").alias("format_reason"), F.lit(False).alias("is_skipped"),
             *[F.when(~F.col("is_malformed"), F.col(f"parsed.{n}")).alias(n) for n, _, _ in fields],
         )
     )
@@ -51,6 +53,7 @@ def from_columns(df: DataFrame, fields: list[tuple[str, T.DataType, bool]]) -> D
         "source_file", "row_pos",
         F.to_json(F.struct(*[F.col(f"`{c}`") for c in data_columns])).alias("raw"),
         F.lit(False).alias("is_malformed"),
+        F.lit(None).cast("string").alias("format_reason"), F.lit(False).alias("is_skipped"),
         *[
             (F.col(f"`{n}`").cast("string") if n in present else F.lit(None).cast("string")).alias(n)
             for n, _, _ in fields
