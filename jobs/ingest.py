@@ -81,7 +81,7 @@ def _sample_lines(spark: SparkSession, files: list[str], n: int = 20) -> list[st
     return [r.value for r in spark.read.text(files[0]).limit(n).collect()]
 
 
-def detect_format(spark: SparkSession, grouped: dict[str, list[str]]) -> str:
+def detect_format(spark: SparkSession, grouped: dict[str, list[str]], what: str = "input") -> str:
     """Guess the source format from the first records: OTLP/JSON, OpenRouter, LiteLLM or the contract's own."""
     import json
 
@@ -105,7 +105,10 @@ def detect_format(spark: SparkSession, grouped: dict[str, list[str]]) -> str:
     for fmt in ("csv", "parquet"):
         if fmt in grouped:
             reader = spark.read.options(header="true", escape='"') if fmt == "csv" else spark.read
-            columns = set(reader.format(fmt).load(grouped[fmt][0]).columns)
+            try:
+                columns = set(reader.format(fmt).load(grouped[fmt][0]).columns)
+            except Exception as exc:  # an unreadable footer or type, as in read_raw
+                raise PipelineError(f"{what}: cannot read {fmt} input: {str(exc).splitlines()[0][:200]}") from exc
             return "litellm" if {"request_id", "startTime"} <= columns else "gateway"
     return "gateway"
 
@@ -116,7 +119,7 @@ def read_raw(spark: SparkSession, path: str, fields, what: str, input_format: st
     cfg = cfg or {}
     grouped = warehouse.list_input_files(spark, path, what)
     if input_format == "auto":
-        input_format = detect_format(spark, grouped) if grouped else "gateway"
+        input_format = detect_format(spark, grouped, what) if grouped else "gateway"
     formats_cfg = cfg.get("formats", {})
     parts = []
     for fmt, files in grouped.items():
