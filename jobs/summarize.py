@@ -151,9 +151,23 @@ def economics_tables(spark: SparkSession, cfg: dict, agg: DataFrame) -> dict[str
     }
 
 
+def gold_table_names() -> list[str]:
+    """Every gold table this stage writes."""
+    return [
+        "weekly_segment_share", "weekly_oss_model_share", "weekly_oss_concentration", "weekly_size_share",
+        "weekly_category_share", "category_segment_mix", "weekly_category_segment_share", "subcategory_share",
+        "weekly_author_programming_share", "author_category_mix", "weekly_reasoning_share", "weekly_tool_call_share",
+        "weekly_sequence_length", "weekly_region_share", "language_share", "cohort_retention",
+        "cohort_retention_author", "cohort_signals", "cohort_signals_author", "category_cost_usage",
+        "model_cost_usage", "price_elasticity",
+    ]
+
+
 def gold_tables(spark: SparkSession, cfg: dict, agg: DataFrame, last_date: dt.date) -> dict[str, DataFrame]:
     """All gold tables derived from the aggregate."""
-    return {**share_tables(agg), **cohort_tables(cfg, agg, last_date), **economics_tables(spark, cfg, agg)}
+    tables = {**share_tables(agg), **cohort_tables(cfg, agg, last_date), **economics_tables(spark, cfg, agg)}
+    assert sorted(tables) == sorted(gold_table_names()), "gold_table_names is out of date"
+    return tables
 
 
 def run(spark: SparkSession, cfg: dict) -> dict:

@@ -1,0 +1,56 @@
+"""Random rows and random bytes never crash ingest, and every row lands in exactly one place."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from jobs import ingest
+
+# Line breaks end a record in JSON Lines (Spark splits on \n, \r and \r\n), so a
+# generated line holds none; every other code point, control characters included, may appear.
+TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r"), max_size=40)
+VALUE = st.one_of(
+    st.none(), st.booleans(), TEXT, st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True), st.lists(st.integers(), max_size=2),
+)
+FIELDS = ["generation_id", "created_at", "account_id", "model", "tokens_prompt", "tokens_completion", "total_cost",
+          "is_byok", "billing_country", "language", "native_tokens_cached"]
+GOOD = {"created_at": "2025-05-05T10:00:00Z", "account_id": "a", "model": "qwen/qwen3-coder", "tokens_prompt": 1,
+        "tokens_completion": 1, "total_cost": 0.0}
+ROW = st.one_of(
+    st.dictionaries(st.sampled_from(FIELDS), VALUE, max_size=len(FIELDS)).map(json.dumps),  # random objects
+    st.builds(lambda gid, extra: json.dumps({**GOOD, "generation_id": gid, **extra}),  # mostly valid ones,
+              st.sampled_from(["g1", "g2", "g3"]),                                      # with repeated ids
+              st.dictionaries(st.sampled_from(FIELDS[1:]), VALUE, max_size=2)),
+    TEXT,  # arbitrary text
+)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(ROW, min_size=1, max_size=25))
+def test_every_line_lands_once(spark, cfg, lines):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "events.jsonl"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        result = ingest.run(spark, {**cfg, "warehouse": f"{tmp}/wh", "inputs": {"events": str(path), "labels": None}})
+        acc = result["events"]
+        assert acc.read == len(lines)
+        assert acc.read == acc.added + acc.quarantined + acc.duplicates
+        bronze = spark.read.format("delta").load(f"{tmp}/wh/bronze/events").count() if acc.added else 0
+        assert bronze == acc.added
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(min_size=0, max_size=300))
+def test_random_bytes_never_crash(spark, cfg, data):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "events.jsonl"
+        path.write_bytes(data)
+        acc = ingest.run(spark, {**cfg, "warehouse": f"{tmp}/wh", "inputs": {"events": str(path), "labels": None}})["events"]
+        assert acc.read == acc.added + acc.quarantined + acc.duplicates
+        assert acc.added == 0  # random bytes are never a valid request
