@@ -1,0 +1,110 @@
+"""Cost/usage tables, quadrants, archetypes and the elasticity fits."""
+
+from __future__ import annotations
+
+import numpy as np
+from chispa import assert_approx_df_equality
+
+from transforms import economics
+
+CUBE = "category string, model string, author string, segment string, is_byok boolean, tokens long, spend double"
+
+
+def test_exact_power_law_recovers_its_exponent():
+    cost = np.array([0.05, 0.2, 0.9, 3.0, 12.0, 40.0])
+    tokens = 7e8 * cost ** -0.06
+    fit = economics.ols_fit(np.log(cost), np.log(tokens))
+    assert abs(fit.elasticity - (-0.06)) < 1e-9
+    assert fit.r2 > 1 - 1e-12 and fit.n_models == 6
+
+
+def test_noisy_power_law_inside_its_interval():
+    rng = np.random.default_rng(2024)
+    cost = np.exp(rng.uniform(-3, 3, 60))
+    tokens = np.exp(18 - 0.5 * np.log(cost) + rng.normal(0, 0.8, 60))
+    fit = economics.ols_fit(np.log(cost), np.log(tokens))
+    assert fit.ci_low < -0.5 < fit.ci_high
+    assert fit.std_error > 0 and fit.std_error_hc1 > 0
+    # Classical standard error by hand: sqrt(s^2 / sum (x - xbar)^2).
+    x, y = np.log(cost), np.log(tokens)
+    b = np.sum((x - x.mean()) * (y - y.mean())) / np.sum((x - x.mean()) ** 2)
+    resid = y - (y.mean() + b * (x - x.mean()))
+    se = np.sqrt(np.sum(resid**2) / (len(x) - 2) / np.sum((x - x.mean()) ** 2))
+    assert abs(fit.elasticity - b) < 1e-12 and abs(fit.std_error - se) < 1e-12
+
+
+def test_weighted_fit_follows_the_heavy_points():
+    x = np.log(np.array([1.0, 2.0, 4.0, 8.0]))
+    y = np.array([10.0, 9.0, 8.0, 20.0])
+    unweighted = economics.ols_fit(x, y)
+    heavy_first_three = economics.ols_fit(x, y, np.array([1e6, 1e6, 1e6, 1.0]))
+    assert abs(heavy_first_three.elasticity - (-1 / np.log(2))) < 1e-4  # the line through the first three
+    assert unweighted.elasticity > 0
+
+
+def test_too_few_models_is_a_row_with_a_note():
+    fit = economics.ols_fit(np.array([0.0, 1.0]), np.array([1.0, 2.0]))
+    assert fit.elasticity is None and "fewer than 3 models" in fit.note and fit.n_models == 2
+    flat = economics.ols_fit(np.zeros(4), np.arange(4.0))
+    assert flat.elasticity is None and "same cost" in flat.note
+
+
+def test_within_fit_finds_the_planted_slope_the_cross_section_misses():
+    rng = np.random.default_rng(5)
+    models, weeks, xs, ys = [], [], [], []
+    for m in range(12):
+        quality = rng.normal(0, 1)
+        base_price = 1.5 * quality + rng.normal(0, 0.3)  # better models cost more ...
+        for w in range(20):
+            x = base_price + rng.normal(0, 0.4)  # ... and change price week to week
+            y = 5 + 3.0 * quality - 0.8 * x + 0.05 * w + rng.normal(0, 0.1)  # within-model slope -0.8
+            models.append(f"m{m}"), weeks.append(w), xs.append(x), ys.append(y)
+    within = economics.within_fit(np.array(models), np.array(weeks), np.array(xs), np.array(ys))
+    assert within.ci_low < -0.8 < within.ci_high and abs(within.elasticity + 0.8) < 0.1
+    per_model = {m: (np.mean([x for mm, x in zip(models, xs, strict=False) if mm == m]), np.mean([y for mm, y in zip(models, ys, strict=False)
+                                                                                      if mm == m])) for m in set(models)}
+    cross = economics.ols_fit(np.array([v[0] for v in per_model.values()]), np.array([v[1] for v in per_model.values()]))
+    assert cross.elasticity > 0  # quality drives both price and use: the cross-section slope points the other way
+
+
+def test_quadrants_on_hand_computed_points(spark):
+    cube = spark.createDataFrame(
+        [
+            ("Programming", "m", "a", "closed", False, 1_000_000, 2.0),   # 2.00 $/M, heavy
+            ("Roleplay", "m", "a", "closed", False, 800_000, 0.2),        # 0.25, heavy
+            ("Legal", "m", "a", "closed", False, 10_000, 0.03),           # 3.00, light
+            ("Trivia", "m", "a", "closed", False, 5_000, 0.0005),         # 0.10, light
+            ("Trivia", "m", "a", "closed", True, 5_000, 9.0),             # BYOK: left out
+            (None, "m", "a", "closed", False, 99_000_000, 1.0),           # unlabelled: left out
+        ],
+        CUBE,
+    )
+    out = economics.category_cost_usage(cube).select("category", "tokens", "cost_per_mtok", "quadrant",
+                                                      "cost_split", "usage_split")
+    # Medians over the four categories: cost (0.25 + 2.0) / 2 = 1.125, tokens (10k + 800k) / 2 = 405k.
+    expected = spark.createDataFrame(
+        [("Programming", 1_000_000, 2.0, "premium", 1.125, 405_000.0),
+         ("Roleplay", 800_000, 0.25, "mass_market", 1.125, 405_000.0),
+         ("Legal", 10_000, 3.0, "specialist", 1.125, 405_000.0),
+         ("Trivia", 5_000, 0.1, "niche", 1.125, 405_000.0)],
+        "category string, tokens long, cost_per_mtok double, quadrant string, cost_split double, usage_split double",
+    )
+    assert_approx_df_equality(out, expected, 1e-9, ignore_row_order=True, ignore_nullable=True)
+    fixed = economics.category_cost_usage(cube, cost_threshold=0.73).collect()
+    assert {r.category: r.quadrant for r in fixed}["Roleplay"] == "mass_market"
+
+
+def test_archetypes_on_hand_computed_points(spark):
+    cube = spark.createDataFrame(
+        [
+            (None, "a/leader", "a", "closed", False, 900, 0.0018),     # 2.0 $/M
+            (None, "b/giant", "b", "oss_china", False, 800, 0.00008),  # 0.1
+            (None, "c/special", "c", "closed", False, 20, 0.0007),     # 35
+            (None, "d/tail", "d", "oss_row", False, 10, 0.0000001),    # 0.01
+            (None, "e/unknown", "e", "unknown", False, 5000, 1.0),     # not in the catalog: left out
+        ],
+        CUBE,
+    )
+    out = {r.model: r.archetype for r in economics.model_cost_usage(cube).collect()}
+    assert out == {"a/leader": "premium_leader", "b/giant": "efficient_giant", "c/special": "premium_specialist",
+                   "d/tail": "long_tail"}
