@@ -21,18 +21,15 @@ MAIN = ["Programming", "Roleplay", "Technology", "Translation", "General Q&A / K
 
 def category_share(df: pd.DataFrame, categories: list[str] | None = None):
     """Weekly share of labelled tokens per category (4-week smoothed) with its 95% interval band."""
-    import matplotlib.pyplot as plt
-
     cats = categories or [c for c in MAIN if c in set(df["category"])]
     fig, ax = new_figure("Share of labelled tokens by category (lines: 4-week smoothing; band: weekly 95% "
                          "interval, Programming)", width=11)
-    palette = plt.get_cmap("tab10").colors
-    for i, cat in enumerate(cats):
+    for cat in cats:
         d = df[df["category"] == cat].sort_values("week_start")
         x = pd.to_datetime(d["week_start"])
-        ax.plot(x, d["share_4w"], color=palette[i], linewidth=2, label=cat)
+        ax.plot(x, d["share_4w"], color=category_color(cat), linewidth=2, label=cat)
         if cat == "Programming":  # one band keeps the chart legible; every band is in the table
-            ax.fill_between(x, d["share_ci_low"], d["share_ci_high"], color=palette[i], alpha=0.15,
+            ax.fill_between(x, d["share_ci_low"], d["share_ci_high"], color=category_color(cat), alpha=0.15,
                             label="Programming, weekly 95% interval")
     ax.set_ylim(0, 1)
     ax.set_xlabel("Week")

@@ -30,8 +30,20 @@ def author_color(author: str) -> str:
     return f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
 
 
+# One distinct colour per study bucket (tab20 has 20: no two buckets share one).
+BUCKETS = ["Programming", "Roleplay", "Technology", "Translation", "General Q&A / Knowledge", "Science",
+           "Productivity / Writing", "Education", "Literature / Creative Writing", "Health", "Finance", "Legal",
+           "Academia", "Marketing", "Trivia", "Adult", "Others"]
+CATEGORY_COLORS = dict(zip(BUCKETS, [
+    "#1F77B4", "#FF7F0E", "#2CA02C", "#D62728", "#9467BD", "#8C564B", "#E377C2", "#7F7F7F", "#BCBD22",
+    "#17BECF", "#AEC7E8", "#FFBB78", "#98DF8A", "#FF9896", "#C5B0D5", "#C49C94", "#DBDB8D",
+], strict=True))
+
+
 def category_color(category: str) -> str:
-    """A stable colour per category."""
+    """A stable colour per category (fixed for the study's buckets, hashed for anything else)."""
+    if category in CATEGORY_COLORS:
+        return CATEGORY_COLORS[category]
     r, g, b = PALETTE[zlib.crc32(category.encode()) % len(PALETTE)]
     return f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
 
