@@ -14,7 +14,7 @@ import datetime as dt
 import os
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -120,21 +120,21 @@ def run(spark: SparkSession, cfg: dict) -> dict:
     state = last_state(spark, wh)
     since = cfg.get("enrich", {}).get("since")
     full = cfg.get("enrich", {}).get("full") or state is None or not warehouse.delta_exists(spark, silver_path)
+    # Which event_date partitions to rewrite: a predicate, so no extra pass over bronze.
     if since:
-        since_date = dt.date.fromisoformat(str(since))
-        dates = sorted(r["event_date"] for r in events.select("event_date").distinct().collect()
-                       if r["event_date"] >= since_date)
-        full = False
+        scope = F.col("event_date") >= F.lit(dt.date.fromisoformat(str(since)))
+        replace_where = f"event_date >= DATE'{dt.date.fromisoformat(str(since))}'"
     elif full:
-        dates = None
+        scope, replace_where = None, None
     else:
         dates = changed_dates(spark, wh, state, events_v, labels_v, events)
-
-    if dates is not None and not dates:
-        print("enrich: bronze unchanged since the last run; nothing to do", flush=True)
-        return {"dates": 0, "rows": 0}
-    if dates is not None:
-        events = events.filter(F.col("event_date").isin(dates))
+        if not dates:
+            print("enrich: bronze unchanged since the last run; nothing to do", flush=True)
+            return {"dates": 0, "rows": 0}
+        scope = F.col("event_date").isin(dates)
+        replace_where = "event_date IN ({})".format(", ".join(f"DATE'{d}'" for d in dates))
+    if scope is not None:
+        events = events.filter(scope)
 
     threshold = float(cfg.get("enrich", {}).get("label_confidence_threshold", 0.5))
     chosen = enrich.chosen_labels(labels, reference.load_taxonomy(spark), threshold)
@@ -142,24 +142,31 @@ def run(spark: SparkSession, cfg: dict) -> dict:
         events, chosen, reference.load_models(spark, cfg.get("models")), reference.load_regions(spark), key,
         reference.load_aliases(spark, cfg.get("models")),
     )
+    # The run's figures are observed while the write runs: no second pass over the rows.
+    observed = Observation("enrich")
+    silver = silver.observe(
+        observed,
+        F.count(F.lit(1)).alias("rows"),
+        F.sum(F.when(~F.col("in_catalog"), 1).otherwise(0)).alias("unknown_rows"),
+        F.size(F.collect_set("event_date")).alias("dates"),  # one value per day
+    )
     # One shuffle on event_date: one file per day instead of one per day and task.
     writer = silver.repartition("event_date").write.format("delta").mode("overwrite").partitionBy("event_date")
-    if dates is None:
+    if replace_where is None:
         writer = writer.option("overwriteSchema", "true")
     else:
-        writer = writer.option("replaceWhere", "event_date IN ({})".format(", ".join(f"DATE'{d}'" for d in dates)))
+        writer = writer.option("replaceWhere", replace_where)
     writer.save(silver_path)
 
-    metrics = DeltaTable.forPath(spark, silver_path).history(1).select("operationMetrics").first()[0]
-    rows = int(metrics.get("numOutputRows", 0))
-    written = spark.read.format("delta").load(silver_path)
-    if dates is not None:
-        written = written.filter(F.col("event_date").isin(dates))
-    unknown = (
-        written.filter(~F.col("in_catalog")).groupBy("model_variant").count()
-        .orderBy(F.col("count").desc()).limit(20).collect()
-    )
-    n_dates = len(dates) if dates is not None else written.select("event_date").distinct().count()
+    figures = observed.get
+    rows, n_dates = int(figures["rows"]), int(figures["dates"])
+    unknown = []
+    if figures["unknown_rows"]:
+        # Only when there are some: Delta's file statistics on in_catalog skip every file without them.
+        written = spark.read.format("delta").load(silver_path).filter(~F.col("in_catalog"))
+        if scope is not None:
+            written = written.filter(scope)
+        unknown = written.groupBy("model_variant").count().orderBy(F.col("count").desc()).limit(20).collect()
     warehouse.append(
         spark.createDataFrame(
             [(cfg.get("run_id") or new_run_id(), dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
@@ -168,7 +175,7 @@ def run(spark: SparkSession, cfg: dict) -> dict:
         ),
         warehouse.table_path(wh, "ops/enrich_state"),
     )
-    print(f"enrich: {'full rebuild' if dates is None else 'incremental'}, dates={n_dates} rows={rows}", flush=True)
+    print(f"enrich: {'full rebuild' if scope is None else 'incremental'}, dates={n_dates} rows={rows}", flush=True)
     if unknown:
         listed = ", ".join(f"{r['model_variant']} ({r['count']})" for r in unknown)
         print(f"enrich: {sum(r['count'] for r in unknown)} rows of models missing from the catalog: {listed}",
