@@ -20,6 +20,7 @@ import yaml
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from jobs import reference
 from jobs.cli import (
     CONF_DIR,
     PipelineError,
@@ -47,21 +48,14 @@ def load_params(path: str | Path | None = None) -> dict:
 
 def catalog_info(models_csv: str | None = None) -> dict[str, ModelInfo]:
     """The catalog as the plan needs it (prices per 1M tokens; cache price when listed)."""
-    path = Path(models_csv or CONF_DIR / "models.csv")
-    import csv
-
     out = {}
-    with open(path, newline="", encoding="utf-8") as fh:
-        for r in csv.DictReader(fh):
-            def num(key, r=r):
-                return float(r[key]) if r.get(key) else None
-            out[r["model"]] = ModelInfo(
-                r["model"], r["author"],
-                dt.date.fromisoformat(r["release_date"]) if r.get("release_date") else None,
-                r["open_weights"] == "true", r["origin_country"], r["reasoning"] == "true",
-                r.get("supports_tools") == "true", num("price_prompt_per_mtok") or 0.0,
-                num("price_completion_per_mtok") or 0.0, num("price_cache_read_per_mtok"),
-            )
+    for row in reference.model_rows(Path(models_csv or CONF_DIR / "models.csv")):
+        r = dict(zip(reference.MODELS_SCHEMA.fieldNames(), row, strict=True))
+        out[r["model"]] = ModelInfo(
+            r["model"], r["author"], r["release_date"], r["open_weights"], r["origin_country"], r["reasoning"],
+            r["supports_tools"], r["price_prompt_per_mtok"] or 0.0, r["price_completion_per_mtok"] or 0.0,
+            r["price_cache_read_per_mtok"],
+        )
     return out
 
 

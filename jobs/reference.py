@@ -29,6 +29,7 @@ MODELS_SCHEMA = T.StructType([
     T.StructField("supports_tools", T.BooleanType(), False),
     T.StructField("price_prompt_per_mtok", T.DoubleType(), True),
     T.StructField("price_completion_per_mtok", T.DoubleType(), True),
+    T.StructField("price_cache_read_per_mtok", T.DoubleType(), True),
 ])
 TAXONOMY_SCHEMA = T.StructType([
     T.StructField("prefix", T.StringType(), False),
@@ -88,6 +89,7 @@ def model_rows(path: Path) -> list[tuple]:
             _bool(r["reasoning"], where), _bool(r.get("supports_tools", ""), where),
             _float(r.get("price_prompt_per_mtok", ""), where),
             _float(r.get("price_completion_per_mtok", ""), where),
+            _float(r.get("price_cache_read_per_mtok", ""), where),
         ))
     return out
 
