@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import sys
+import tempfile
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -12,7 +15,29 @@ from typing import Any, NoReturn
 import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-CONF_DIR = PROJECT_ROOT / "conf"
+
+
+def _conf_dir(root: Path) -> Path:
+    """The conf folder: root/conf in a checkout; extracted once to a temp folder when
+    the project runs from the zip that spark-submit ships with --py-files."""
+    if (root / "conf").is_dir() or not zipfile.is_zipfile(root):
+        return root / "conf"
+    stat = root.stat()
+    tag = hashlib.sha256(f"{root}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    target = Path(tempfile.gettempdir()) / f"state-of-ai-conf-{tag}"
+    if not (target / "conf").is_dir():
+        with zipfile.ZipFile(root) as archive:
+            members = [m for m in archive.namelist() if m.startswith("conf/")]
+            staging = Path(tempfile.mkdtemp(prefix="state-of-ai-conf-"))
+            archive.extractall(staging, members)
+        try:
+            staging.rename(target)
+        except OSError:  # another process extracted it first
+            pass
+    return target / "conf"
+
+
+CONF_DIR = _conf_dir(PROJECT_ROOT)
 DEFAULT_CONF = CONF_DIR / "local.yaml"
 
 

@@ -1,0 +1,272 @@
+"""The benchmark: every stage of the pipeline at 1M and 10M requests, timed and measured.
+
+    python -m jobs.bench [--sizes 1000000,10000000] [--cluster] [--out bench/results.md]
+
+Each size's synthetic year is generated once into bench/data/<size> and reused while
+its _manifest.json says the same size. The pipeline then runs from an empty warehouse
+as one process (`python -m jobs.pipeline`, local[2] from conf/local.yaml), the way a
+user runs it; its stage lines give the wall time of each stage, and the resident
+memory of its whole process tree (Python driver, JVM, Python workers) is sampled
+twice a second and attributed to the stage running at the time. With --cluster the
+same pipeline is also submitted to a loopback standalone cluster (two workers of one
+core each). The results go to bench/results.md, one table per run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jobs.cli import PROJECT_ROOT, OneLineParser, PipelineError, exit_with, parse, run_cli
+
+BENCH_DIR = PROJECT_ROOT / "bench"
+STAGES = ["ingest", "enrich", "summarize"]
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def tree_rss(root_pid: int) -> int:
+    """Resident bytes of a process and all its descendants (from /proc)."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        children.setdefault(int(fields[1]), []).append(pid)  # fields[1]: the parent pid
+        rss[pid] = int(fields[21]) * PAGE  # fields[21]: resident pages
+    total, todo = 0, [root_pid]
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0)
+        todo += children.get(pid, [])
+    return total
+
+
+@dataclass
+class StageRun:
+    """What one run of the pipeline measured."""
+
+    label: str
+    requests: int
+    seconds: dict[str, float] = field(default_factory=dict)
+    peak_bytes: dict[str, int] = field(default_factory=dict)
+    wall: float = 0.0
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def rows_read(self) -> int:
+        for line in self.lines:
+            match = re.match(r"ingest events: read=(\d+)", line)
+            if match:
+                return int(match.group(1))
+        return self.requests
+
+    @property
+    def silver_scans(self) -> str:
+        for line in self.lines:
+            match = re.search(r"silver scanned (\d+) time", line)
+            if match:
+                return match.group(1)
+        return "?"
+
+
+def run_measured(command: list[str], label: str, requests: int, env: dict | None = None,
+                 cwd: Path | None = None, other_pids: list[int] | None = None) -> StageRun:
+    """Run a pipeline command; time its stages and sample its memory per stage (with the
+    process trees of other_pids, e.g. a cluster's workers and their executors)."""
+    result = StageRun(label, requests)
+    started = time.perf_counter()
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, cwd=cwd or PROJECT_ROOT)
+    current = {"stage": STAGES[0]}
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            stage = current["stage"]
+            used = sum(tree_rss(pid) for pid in [proc.pid, *(other_pids or [])])
+            result.peak_bytes[stage] = max(result.peak_bytes.get(stage, 0), used)
+            done.wait(0.5)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    stderr_lines: list[str] = []
+    drain = threading.Thread(target=lambda: stderr_lines.extend(proc.stderr), daemon=True)
+    drain.start()
+    for line in proc.stdout:
+        line = line.rstrip("\n")
+        result.lines.append(line)
+        print(f"  {line}", flush=True)
+        match = re.match(r"pipeline: (\w+) done in ([0-9.]+)s", line)
+        if match:
+            result.seconds[match.group(1)] = float(match.group(2))
+            following = STAGES.index(match.group(1)) + 1
+            current["stage"] = STAGES[following] if following < len(STAGES) else "end"
+    code = proc.wait()
+    done.set()
+    sampler.join()
+    drain.join()
+    result.wall = time.perf_counter() - started
+    if code != 0:
+        raise PipelineError(f"bench: {label} failed with exit status {code}: {''.join(stderr_lines)[-500:]}")
+    return result
+
+
+def ensure_data(requests: int, data_dir: Path) -> tuple[Path, float | None]:
+    """The cached synthetic year of this size; generate it when missing. Returns (folder, seconds or None)."""
+    folder = data_dir / f"{requests}"
+    manifest = folder / "_manifest.json"
+    if manifest.is_file() and json.loads(manifest.read_text()).get("requests") == requests:
+        return folder, None
+    shutil.rmtree(folder, ignore_errors=True)
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "jobs.generate", "--requests", str(requests), "--out", str(folder)],
+                   cwd=PROJECT_ROOT, check=True)
+    return folder, time.perf_counter() - started
+
+
+def pipeline_args(data: Path, wh: Path) -> list[str]:
+    return ["--events", str(data / "events"), "--labels", str(data / "labels"), "--warehouse", str(wh)]
+
+
+def local_run(requests: int, data: Path, work: Path) -> StageRun:
+    wh = work / f"local-{requests}"
+    shutil.rmtree(wh, ignore_errors=True)
+    run = run_measured([sys.executable, "-m", "jobs.pipeline", *pipeline_args(data, wh)],
+                       f"local[2], {requests:,} requests", requests)
+    shutil.rmtree(wh, ignore_errors=True)
+    return run
+
+
+def cluster_run(requests: int, data: Path, work: Path) -> StageRun:
+    """The pipeline under spark-submit on a loopback standalone cluster: 2 workers x 1 core."""
+    from jobs import package
+    from jobs.standalone import StandaloneCluster, cluster_env, spark_home
+
+    wh = work / f"cluster-{requests}"
+    shutil.rmtree(wh, ignore_errors=True)
+    archive, launcher = package.build(work / "dist")
+    with StandaloneCluster(workers=2, cores=1, memory="7g", root=work / "cluster") as cluster:
+        command = [
+            str(spark_home() / "bin" / "spark-submit"), "--master", cluster.url, "--driver-memory", "4g",
+            "--conf", "spark.executor.memory=6g", "--conf", "spark.ui.showConsoleProgress=false",
+            "--packages", package.DELTA_PACKAGE, "--py-files", str(archive), str(launcher), "pipeline",
+            "--conf", str(PROJECT_ROOT / "conf" / "cluster.yaml"), "--shuffle-partitions", "8",
+            *pipeline_args(data, wh),
+        ]
+        env = cluster_env({"STATE_OF_AI_ACCOUNT_KEY": os.environ.get("STATE_OF_AI_ACCOUNT_KEY", "bench-key")})
+        run = run_measured(command, f"standalone cluster (2 workers x 1 core), {requests:,} requests", requests,
+                           env=env, cwd=work, other_pids=[p.pid for p in cluster.processes])
+    shutil.rmtree(wh, ignore_errors=True)
+    return run
+
+
+def table(run: StageRun) -> list[str]:
+    rows = run.rows_read
+    lines = [
+        f"### {run.label}",
+        "",
+        "| stage | wall time (s) | input rows per second | peak memory (GiB) |",
+        "|---|---:|---:|---:|",
+    ]
+    for stage in STAGES:
+        seconds = run.seconds.get(stage, float("nan"))
+        lines.append(f"| {stage} | {seconds:.1f} | {rows / seconds:,.0f} | "
+                     f"{run.peak_bytes.get(stage, 0) / 2**30:.2f} |")
+    total = sum(run.seconds.get(s, 0.0) for s in STAGES)
+    lines += [
+        f"| **raw files to gold** | **{total:.1f}** | **{rows / total:,.0f}** | "
+        f"{max(run.peak_bytes.values(), default=0) / 2**30:.2f} |",
+        "",
+        f"Process wall time, Spark start-up included: {run.wall:.1f} s. Input rows: {rows:,} "
+        f"({run.requests:,} requests plus the planted duplicates and messy rows). "
+        f"Silver scanned {run.silver_scans} time(s) for all gold tables.",
+        "",
+    ]
+    return lines
+
+
+def write_results(out: Path, runs: list[StageRun], generated: dict[int, float | None], command: str) -> None:
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Measured {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores, "
+        f"{os.sysconf('SC_PHYS_PAGES') * PAGE / 2**30:.0f} GiB, Python {platform.python_version()}, "
+        f"with `{command}`.",
+        "Stage times are the pipeline's own (`pipeline: <stage> done in ...`); peak memory is the resident "
+        "memory of the driver's whole process tree (and on the cluster, of the master, workers and "
+        "executors) while the stage ran.",
+        "",
+    ]
+    for requests, seconds in generated.items():
+        note = f"generated in {seconds:.1f} s" if seconds is not None else "cached from an earlier run"
+        lines.append(f"- {requests:,} requests: synthetic year {note}.")
+    lines.append("")
+    for run in runs:
+        lines += table(run)
+    local = [r for r in runs if r.label.startswith("local")]
+    if len(local) >= 2:
+        small, large = local[0], local[-1]
+        cost = [sum(r.seconds.values()) / r.rows_read * 1e6 for r in (small, large)]
+        lines += [
+            "### Cost per request",
+            "",
+            f"Seconds per million input rows, raw files to gold: {cost[0]:.1f} at {small.requests:,} requests, "
+            f"{cost[1]:.1f} at {large.requests:,} ({cost[1] / cost[0]:.2f}x).",
+            "",
+        ]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines), encoding="utf-8")
+
+
+def main(argv=None) -> int:
+    """Command-line entry point."""
+    parser = OneLineParser(prog="jobs.bench", description="Benchmark the pipeline stages.")
+    parser.add_argument("--sizes", default="1000000,10000000", help="comma-separated request counts")
+    parser.add_argument("--cluster", action="store_true", help="also run on a loopback standalone cluster "
+                        "(the largest size)")
+    parser.add_argument("--data", default=str(BENCH_DIR / "data"), help="cache of generated years")
+    parser.add_argument("--work", default=str(BENCH_DIR / "warehouse"), help="scratch warehouses")
+    parser.add_argument("--out", default=str(BENCH_DIR / "results.md"))
+    args = parse(parser, argv)
+
+    def body():
+        try:
+            sizes = sorted(int(s) for s in args.sizes.split(",") if s.strip())
+        except ValueError as exc:
+            raise PipelineError(f"--sizes: not a list of integers: {args.sizes}") from exc
+        data_dir, work = Path(args.data), Path(args.work)
+        runs, generated = [], {}
+        for requests in sizes:
+            data, generated[requests] = ensure_data(requests, data_dir)
+            print(f"bench: {requests:,} requests, local[2]", flush=True)
+            runs.append(local_run(requests, data, work))
+        if args.cluster:
+            data = data_dir / f"{sizes[-1]}"
+            print(f"bench: {sizes[-1]:,} requests, standalone cluster", flush=True)
+            runs.append(cluster_run(sizes[-1], data, work))
+        command = "make bench" if argv is None and len(sys.argv) <= 1 else "python -m jobs.bench " + " ".join(
+            argv if argv is not None else sys.argv[1:])
+        write_results(Path(args.out), runs, generated, command)
+        print(f"bench: results in {args.out}", flush=True)
+
+    return run_cli(body)
+
+
+if __name__ == "__main__":
+    exit_with(main())
