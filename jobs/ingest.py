@@ -175,16 +175,24 @@ def classify(
     existing_keys: DataFrame | None,
     extra_rules=None,
     defaults=None,
-) -> DataFrame:
+    broadcast_rows: int = 2_000_000,
+) -> tuple[DataFrame, list[DataFrame]]:
     """Give every raw row its `reason`, typed fields and `outcome` (bronze/quarantine/duplicate).
 
-    Duplicates are found on narrow columns only (keys and read position). The keys
-    seen more than once in the batch or already in bronze are usually few, so the
-    join back to the full rows is a broadcast (adaptive execution decides at run
-    time; a batch that repeats much of bronze falls back to a sort-merge join).
+    The input is parsed, validated and typed once into a cache; only a rejected row
+    keeps its original line there (quarantine needs it, bronze does not). Duplicates
+    are found on narrow columns (keys and read position) from that cache. The keys
+    seen more than once in the batch or already in bronze are usually few: when
+    there are at most `broadcast_rows` of them they are broadcast, so the full rows
+    are never shuffled for the join (a batch that repeats much of bronze falls back
+    to a shuffle join). Returns the classified rows and the caches to release.
     """
     checked = validate.with_rejection_reason(raw, fields, non_negative, extra_rules)
-    typed = validate.with_typed_fields(checked, fields, defaults)
+    typed = (
+        validate.with_typed_fields(checked, fields, defaults)
+        .withColumn("raw", F.when(F.col("reason").isNotNull(), F.col("raw")))
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
     valid_keys = typed.filter(F.col("reason").isNull() & ~F.col("is_skipped")).select(*keys, "source_file", "row_pos")
     repeated = (
         valid_keys.groupBy(*keys)
@@ -197,11 +205,13 @@ def classify(
         flags = repeated.join(known.withColumn("in_bronze", F.lit(True)), on=keys, how="full")
     else:
         flags = repeated.withColumn("in_bronze", F.lit(False))
+    flags = flags.persist(StorageLevel.MEMORY_AND_DISK)
+    small = flags.count() <= broadcast_rows  # this pass also fills the cache of typed rows
     is_repeat = F.col("_first_file").isNotNull() & (
         (F.col("source_file") != F.col("_first_file")) | (F.col("row_pos") != F.col("_first_pos"))
     )
-    return (
-        typed.join(flags, on=keys, how="left")  # small unless a batch repeats bronze; AQE picks the join
+    classified = (
+        typed.join(F.broadcast(flags) if small else flags, on=keys, how="left")
         .withColumn(
             "outcome",
             validate.outcome(
@@ -213,6 +223,7 @@ def classify(
         )
         .drop("_first_file", "_first_pos", "in_bronze")
     )
+    return classified, [typed, flags]
 
 
 def count_outcomes(classified: DataFrame, kind: str) -> Accounting:
@@ -264,12 +275,11 @@ def ingest_one(
     if raw is None:
         return Accounting(kind, input_format=input_format)
     existing = spark.read.format("delta").load(bronze_path) if warehouse.delta_exists(spark, bronze_path) else None
-    classified = classify(raw, fields, non_negative, keys, existing, extra, defaults).withColumn(
-        "ingest_run_id", F.lit(run_id)
-    )
+    broadcast_rows = int(cfg.get("ingest", {}).get("broadcast_duplicate_keys", 2_000_000))
+    classified, caches = classify(raw, fields, non_negative, keys, existing, extra, defaults, broadcast_rows)
+    classified = classified.withColumn("ingest_run_id", F.lit(run_id))
     if kind == "events":
         classified = classified.withColumn("event_date", F.to_date("created_at"))
-    classified = classified.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         acc = count_outcomes(classified, kind)
         acc.input_format = input_format
@@ -286,7 +296,8 @@ def ingest_one(
                 warehouse.table_path(wh, f"quarantine/{kind}"),
             )
     finally:
-        classified.unpersist()
+        for cached in caches:
+            cached.unpersist()
     return acc
 
 
