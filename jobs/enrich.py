@@ -150,8 +150,8 @@ def run(spark: SparkSession, cfg: dict) -> dict:
         F.sum(F.when(~F.col("in_catalog"), 1).otherwise(0)).alias("unknown_rows"),
         F.size(F.collect_set("event_date")).alias("dates"),  # one value per day
     )
-    # One shuffle on event_date: one file per day instead of one per day and task.
-    writer = silver.repartition("event_date").write.format("delta").mode("overwrite").partitionBy("event_date")
+    # One shuffle on event_date: a few files per day instead of one per day and task.
+    writer = warehouse.by_day(silver, warehouse.files_per_day(cfg)).write.format("delta").mode("overwrite").partitionBy("event_date")
     if replace_where is None:
         writer = writer.option("overwriteSchema", "true")
     else:
@@ -201,6 +201,8 @@ def apply_arguments(cfg: dict, args) -> dict:
         raise PipelineError(f"--models: no such file: {args.models}")
     cfg["models"] = args.models
     cfg.setdefault("enrich", {}).update({"since": args.since, "full": args.full})
+    if args.full:  # jobs.pipeline --full: summarize re-derives every week too
+        cfg.setdefault("summarize", {})["full"] = True
     return cfg
 
 

@@ -285,8 +285,8 @@ def ingest_one(
         acc.input_format = input_format
         if acc.added:
             added = classified.filter(F.col("outcome") == "bronze").select(*bronze_schema.fieldNames())
-            if partition_by:  # one file per day and batch, not one per day and task
-                added = added.repartition(*partition_by)
+            if partition_by:  # a few files per day and batch, not one per day and task
+                added = warehouse.by_day(added, warehouse.files_per_day(cfg))
             warehouse.append(added, bronze_path, partition_by)
         if acc.quarantined:
             warehouse.append(

@@ -45,6 +45,12 @@ RUNS_SCHEMA = T.StructType([
 ])
 
 
+# The compact aggregate of silver (see transforms.shares), kept per week so a run
+# re-derives only the weeks whose silver rows changed. Keyed by account_key (the
+# pseudonym) like silver itself: it is not a gold table and is never published.
+AGGREGATE = "silver/weekly_aggregate"
+
+
 def silver_scans(df: DataFrame) -> int:
     """How many times the physical plan of df scans silver's files."""
     plan = df._jdf.queryExecution().executedPlan().toString()
@@ -170,6 +176,67 @@ def gold_tables(spark: SparkSession, cfg: dict, agg: DataFrame, last_date: dt.da
     return tables
 
 
+def last_summarized_version(spark: SparkSession, wh: str) -> int | None:
+    """The silver version the newest summarize run read, or None."""
+    path = warehouse.table_path(wh, "ops/summarize_runs")
+    if not warehouse.delta_exists(spark, path):
+        return None
+    row = spark.read.format("delta").load(path).orderBy(F.col("finished_at").desc()).select("silver_version").first()
+    return None if row is None else row[0]
+
+
+def changed_weeks(spark: SparkSession, silver_path: str, after_version: int, until_version: int) -> list | None:
+    """The weeks whose silver rows changed in versions (after_version, until_version], from
+    silver's change feed (event_date only: a partition column, so no data is read);
+    None when the feed cannot tell (cleaned up, or not enabled)."""
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import AnalysisException
+
+    if until_version <= after_version:
+        return []
+    try:
+        rows = (
+            spark.read.format("delta").option("readChangeFeed", "true")
+            .option("startingVersion", after_version + 1).option("endingVersion", until_version)
+            .load(silver_path)
+            .select(F.date_trunc("week", F.col("event_date")).cast("date").alias("week_start"))
+            .distinct().collect()  # one row per week
+        )
+    except (AnalysisException, Py4JJavaError):
+        return None
+    return sorted(r["week_start"] for r in rows if r["week_start"] is not None)
+
+
+def refresh_aggregate(spark: SparkSession, cfg: dict, wh: str, silver_path: str, version: int) -> tuple[int, str]:
+    """Bring silver/weekly_aggregate up to silver's version; return (silver scans, weeks re-derived).
+
+    Every grouping set of the compact aggregate is keyed by week, so a week's rows
+    depend only on that week's silver rows: a run re-derives the weeks whose silver
+    changed since the last summarize (late rows, new days) and keeps the others.
+    """
+    agg_path = warehouse.table_path(wh, AGGREGATE)
+    previous = last_summarized_version(spark, wh)
+    full = bool(cfg.get("summarize", {}).get("full")) or previous is None or not warehouse.delta_exists(
+        spark, agg_path)
+    weeks = None if full else changed_weeks(spark, silver_path, previous, version)
+    silver = spark.read.format("delta").option("versionAsOf", version).load(silver_path)
+    if weeks is None:
+        fresh = shares.compact_aggregate(silver)
+        scans = silver_scans(fresh)
+        warehouse.overwrite(fresh, agg_path, ["week_start"])
+        return scans, "all"
+    if not weeks:
+        return 0, "none"
+    # A predicate on the partition column only: Spark reads just those weeks' days.
+    in_weeks = F.date_trunc("week", F.col("event_date")).cast("date").isin(weeks)
+    fresh = shares.compact_aggregate(silver.filter(in_weeks))
+    scans = silver_scans(fresh)
+    (fresh.write.format("delta").mode("overwrite")
+     .option("replaceWhere", "week_start IN ({})".format(", ".join(f"DATE'{w}'" for w in weeks)))
+     .save(agg_path))
+    return scans, str(len(weeks))
+
+
 def run(spark: SparkSession, cfg: dict) -> dict:
     """Write every gold table of cfg['warehouse'] from its silver table."""
     started = time.perf_counter()
@@ -180,10 +247,8 @@ def run(spark: SparkSession, cfg: dict) -> dict:
     from delta.tables import DeltaTable
 
     version = DeltaTable.forPath(spark, silver_path).history(1).select("version").first()[0]
-    silver = spark.read.format("delta").option("versionAsOf", version).load(silver_path)
-    agg = shares.compact_aggregate(silver)
-    scans = silver_scans(agg)  # before caching: the plan that actually reads silver
-    agg = agg.persist(StorageLevel.MEMORY_AND_DISK)
+    scans, weeks = refresh_aggregate(spark, cfg, wh, silver_path, version)
+    agg = spark.read.format("delta").load(warehouse.table_path(wh, AGGREGATE)).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         n_rows, last_date = agg.agg(F.count(F.lit(1)), F.max("last_date")).first()
         if last_date is None:
@@ -207,20 +272,23 @@ def run(spark: SparkSession, cfg: dict) -> dict:
         ),
         warehouse.table_path(wh, "ops/summarize_runs"),
     )
-    print(f"summarize: {len(tables)} gold tables from {n_rows} aggregate rows; silver scanned {scans} time(s)",
-          flush=True)
-    return {"tables": sorted(tables), "aggregate_rows": n_rows, "silver_scans": scans, "seconds": seconds}
+    print(f"summarize: {len(tables)} gold tables from {n_rows} aggregate rows; silver scanned {scans} time(s); "
+          f"weeks re-derived: {weeks}", flush=True)
+    return {"tables": sorted(tables), "aggregate_rows": n_rows, "silver_scans": scans, "seconds": seconds,
+            "weeks_rederived": weeks}
 
 
 def main(argv=None) -> int:
     """Command-line entry point."""
     parser = base_parser("jobs.summarize", "Derive the gold tables from silver.")
     parser.add_argument("--warehouse", required=True, help="warehouse folder (Delta tables)")
+    parser.add_argument("--full", action="store_true", help="re-derive every week's aggregate from all of silver")
     args = parse(parser, argv)
 
     def body():
         cfg = load_conf(args.conf, spark_overrides(args))
         cfg["warehouse"] = args.warehouse
+        cfg.setdefault("summarize", {})["full"] = args.full
         run(build_session(cfg, "state-of-ai summarize"), cfg)
 
     return run_cli(body)

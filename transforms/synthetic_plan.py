@@ -29,7 +29,7 @@ def normalised(weights: dict) -> dict:
 def mix(early: dict, late: dict, frac: float) -> dict:
     """Linear interpolation of two (unnormalised) mixes, normalised."""
     first, last = normalised(early), normalised(late)
-    return normalised({k: (1 - frac) * first.get(k, 0.0) + frac * last.get(k, 0.0) for k in set(first) | set(last)})
+    return normalised({k: (1 - frac) * first.get(k, 0.0) + frac * last.get(k, 0.0) for k in sorted(set(first) | set(last))})
 
 
 @dataclass

@@ -185,3 +185,19 @@ def test_cli_bad_arguments_are_one_line_error(tmp_path):
     proc = cli("--warehouse", str(tmp_path / "wh"))
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "--events" in proc.stderr
+
+
+def test_by_day_spreads_a_day_over_at_most_files_per_day_tasks(spark):
+    from pyspark.sql import functions as F
+
+    from jobs.warehouse import by_day
+
+    rows = [(f"g{i}", f"2025-05-0{1 + i % 2}") for i in range(400)]
+    df = spark.createDataFrame(rows, "generation_id string, day string").selectExpr(
+        "generation_id", "cast(day as date) as event_date")
+    spread = by_day(df, 3).selectExpr("event_date", "spark_partition_id() as task")
+    per_day = {r["event_date"].day: r["tasks"] for r in
+               spread.groupBy("event_date").agg(F.countDistinct("task").alias("tasks")).collect()}
+    assert set(per_day) == {1, 2} and all(2 <= n <= 3 for n in per_day.values())
+    one = by_day(df, 1).selectExpr("event_date", "spark_partition_id() as task")
+    assert one.groupBy("event_date").agg(F.countDistinct("task").alias("n")).filter("n > 1").count() == 0
