@@ -9,7 +9,7 @@ DEMO_REQUESTS ?= 300000
 # sample for weekly category shares that are more than noise.
 DEMO_LABEL_RATE ?= 0.02
 
-.PHONY: demo test lint bench clean venv
+.PHONY: demo test lint bench dist clean venv
 
 venv: $(STAMP)
 
@@ -28,8 +28,16 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# Generates 1M and 10M requests once (cached in bench/data), runs every stage in
+# local[2] and 1M on a loopback standalone cluster; writes bench/results.md.
+bench: $(STAMP)
+	$(PY) -m jobs.bench --sizes 1000000,10000000 --cluster 1000000 --out bench/results.md
+
+dist: $(STAMP)
+	$(PY) -m jobs.package --out dist
+
 lint: $(STAMP)
-	$(PY) -m ruff check jobs transforms tests
+	$(PY) -m ruff check jobs transforms tests figures
 
 clean:
 	rm -rf out .pytest_cache spark-warehouse

@@ -1,6 +1,6 @@
 """The benchmark: every stage of the pipeline at 1M and 10M requests, timed and measured.
 
-    python -m jobs.bench [--sizes 1000000,10000000] [--cluster] [--out bench/results.md]
+    python -m jobs.bench [--sizes 1000000,10000000] [--cluster N] [--out bench/results.md]
 
 Each size's synthetic year is generated once into bench/data/<size> and reused while
 its _manifest.json says the same size. The pipeline then runs from an empty warehouse
@@ -8,8 +8,8 @@ as one process (`python -m jobs.pipeline`, local[2] from conf/local.yaml), the w
 user runs it; its stage lines give the wall time of each stage, and the resident
 memory of its whole process tree (Python driver, JVM, Python workers) is sampled
 twice a second and attributed to the stage running at the time. With --cluster the
-same pipeline is also submitted to a loopback standalone cluster (two workers of one
-core each). The results go to bench/results.md, one table per run.
+same pipeline on N requests is also submitted to a loopback standalone cluster (two
+workers of one core each, sharing the machine's two cores with the driver). The results go to bench/results.md, one table per run.
 """
 
 from __future__ import annotations
@@ -238,8 +238,8 @@ def main(argv=None) -> int:
     """Command-line entry point."""
     parser = OneLineParser(prog="jobs.bench", description="Benchmark the pipeline stages.")
     parser.add_argument("--sizes", default="1000000,10000000", help="comma-separated request counts")
-    parser.add_argument("--cluster", action="store_true", help="also run on a loopback standalone cluster "
-                        "(the largest size)")
+    parser.add_argument("--cluster", type=int, metavar="N",
+                        help="also run N requests (one of --sizes) on a loopback standalone cluster")
     parser.add_argument("--data", default=str(BENCH_DIR / "data"), help="cache of generated years")
     parser.add_argument("--work", default=str(BENCH_DIR / "warehouse"), help="scratch warehouses")
     parser.add_argument("--out", default=str(BENCH_DIR / "results.md"))
@@ -257,11 +257,11 @@ def main(argv=None) -> int:
             print(f"bench: {requests:,} requests, local[2]", flush=True)
             runs.append(local_run(requests, data, work))
         if args.cluster:
-            data = data_dir / f"{sizes[-1]}"
-            print(f"bench: {sizes[-1]:,} requests, standalone cluster", flush=True)
-            runs.append(cluster_run(sizes[-1], data, work))
-        command = "make bench" if argv is None and len(sys.argv) <= 1 else "python -m jobs.bench " + " ".join(
-            argv if argv is not None else sys.argv[1:])
+            if args.cluster not in sizes:
+                raise PipelineError(f"--cluster: {args.cluster} is not one of --sizes")
+            print(f"bench: {args.cluster:,} requests, standalone cluster", flush=True)
+            runs.append(cluster_run(args.cluster, data_dir / f"{args.cluster}", work))
+        command = "python -m jobs.bench " + " ".join(argv if argv is not None else sys.argv[1:])
         write_results(Path(args.out), runs, generated, command)
         print(f"bench: results in {args.out}", flush=True)
 

@@ -90,7 +90,7 @@ def cohort_tables(cfg: dict, agg: DataFrame, last_date: dt.date) -> dict[str, Da
     activity = shares.grouping_set(agg, shares.ACTIVITY)
     # Small, and read four times each (the table and three parts of the signals): cache them.
     by_model = cohorts.cohort_retention(activity, "model", end, k_min).cache()
-    by_author = cohorts.cohort_retention(activity, "author", end, k_min).cache()
+    by_author = cohorts.author_cohort_retention(activity, end, k_min).cache()
     args = (int(c.get("horizon_months", 5)), float(c.get("min_level", 0.3)), float(c.get("lift", 1.5)),
             float(c.get("min_rise", 0.03)))
     return {

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 
@@ -34,13 +34,11 @@ def months_between(later, earlier):
     return ((F.year(later) - F.year(earlier)) * 12 + F.month(later) - F.month(earlier)).cast("int")
 
 
-def cohort_retention(activity_df: DataFrame, key: str, end_month: dt.date, k_min: int) -> DataFrame:
-    """key, cohort_month, months_since, cohort_size, active_accounts, retention, suppressed, data_end_month.
+def retention_cells(activity_df: DataFrame, key: str, end_month: dt.date) -> DataFrame:
+    """key, cohort_month, months_since, cohort_size, active_accounts: the raw counts, before suppression.
 
     Rows run from months_since 0 to the data's last complete month (right-censored:
-    later months have no row). A cell with fewer than k_min active accounts, and
-    every cell of a cohort with fewer than k_min accounts, keeps its row with
-    suppressed = true and null counts and retention.
+    later months have no row); a month without activity has active_accounts 0.
     """
     end = F.lit(end_month).cast("date")
     months = activity_months(activity_df, key).filter(F.col("month") <= end)
@@ -56,18 +54,65 @@ def cohort_retention(activity_df: DataFrame, key: str, end_month: dt.date, k_min
     grid = sizes.withColumn(
         "months_since", F.explode(F.sequence(F.lit(0), months_between(end, F.col("cohort_month"))))
     )
-    cells = grid.join(counts, on=[key, "cohort_month", "months_since"], how="left").withColumn(
+    return grid.join(counts, on=[key, "cohort_month", "months_since"], how="left").withColumn(
         "active_accounts", F.coalesce("active_accounts", F.lit(0))
     )
-    suppressed = (F.col("cohort_size") < k_min) | (F.col("active_accounts") < k_min)
+
+
+def primary_suppressed(k_min: int) -> Column:
+    """A cell with fewer than k_min active accounts, or of a cohort with fewer than k_min."""
+    return (F.col("cohort_size") < k_min) | (F.col("active_accounts") < k_min)
+
+
+def suppress(cells: DataFrame, key: str, end_month: dt.date, suppressed: Column) -> DataFrame:
+    """The published matrix: suppressed cells keep their row with null counts and retention."""
     return cells.select(
         key, "cohort_month", "months_since",
         F.when(~suppressed, F.col("cohort_size")).alias("cohort_size"),
         F.when(~suppressed, F.col("active_accounts")).alias("active_accounts"),
         F.when(~suppressed, F.col("active_accounts") / F.col("cohort_size")).alias("retention"),
         suppressed.alias("suppressed"),
-        end.alias("data_end_month"),
+        F.lit(end_month).cast("date").alias("data_end_month"),
     )
+
+
+def cohort_retention(activity_df: DataFrame, key: str, end_month: dt.date, k_min: int) -> DataFrame:
+    """key, cohort_month, months_since, cohort_size, active_accounts, retention, suppressed, data_end_month.
+
+    A cell with fewer than k_min active accounts, and every cell of a cohort with
+    fewer than k_min accounts, keeps its row with suppressed = true and null counts
+    and retention.
+    """
+    cells = retention_cells(activity_df, key, end_month)
+    return suppress(cells, key, end_month, primary_suppressed(k_min))
+
+
+def author_cohort_retention(activity_df: DataFrame, end_month: dt.date, k_min: int) -> DataFrame:
+    """The author matrix, with secondary suppression against the model matrix.
+
+    An author's cell counts the union of the accounts of its models' cells at the
+    same cohort month and month (exactly their sum when no account uses two of the
+    models). Published next to the model matrix, it would give away the model
+    cells suppressed there: author minus the published models. So an author cell
+    is suppressed too when the suppressed model cells under it hold between 1 and
+    k_min - 1 accounts in all; and when that happens at months_since 0, the whole
+    author cohort is (its cohort_size is in every cell of the cohort).
+    """
+    keys = ["author", "cohort_month", "months_since"]
+    models = retention_cells(activity_df, "model", end_month).join(
+        F.broadcast(activity_df.select("model", "author").distinct()), on="model", how="inner"
+    )
+    hidden = (
+        models.filter(primary_suppressed(k_min))
+        .groupBy(*keys).agg(F.sum("active_accounts").alias("hidden_accounts"))
+    )
+    cells = retention_cells(activity_df, "author", end_month).join(hidden, on=keys, how="left")
+    recoverable = F.coalesce(F.col("hidden_accounts").between(1, k_min - 1), F.lit(False))
+    cohort_recoverable = F.max(F.when(F.col("months_since") == 0, recoverable)).over(
+        Window.partitionBy("author", "cohort_month"))
+    cells = cells.withColumn("_cohort_recoverable", F.coalesce(cohort_recoverable, F.lit(False)))
+    suppressed = primary_suppressed(k_min) | recoverable | F.col("_cohort_recoverable")
+    return suppress(cells, "author", end_month, suppressed)
 
 
 def foundational_cohorts(retention: DataFrame, key: str, horizon: int, min_level: float, lift: float) -> DataFrame:

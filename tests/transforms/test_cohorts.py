@@ -114,3 +114,44 @@ def test_signals_table_has_both_kinds(spark):
     assert sorted((r.signal, r.cohort_month, r.months_since) for r in out.collect()) == [
         ("boomerang", m(6), 3), ("foundational", m(5), 5)]
     assert out.filter(F.col("value").isNull()).count() == 0
+
+
+def test_author_matrix_hides_what_the_model_matrix_suppressed(spark):
+    schema = "account_key string, model string, author string, month date"
+
+    def group(prefix, n, model, months):
+        return [(f"{prefix}{i}", model, model.split("/")[0], mo) for i in range(n) for mo in months]
+
+    rows = (
+        # ax: big has 20 accounts in Jan and Feb; small has 3 in Jan (a cohort under k_min).
+        # Author Jan month 0 = 23, so 23 - 20 would give small's 3 away: the whole
+        # author cohort goes (its cohort_size is in every cell).
+        group("b", 20, "ax/big", [m(1), m(2)]) + group("s", 3, "ax/small", [m(1)])
+        # bx: one keeps 12 of 15 in Feb, two keeps 4 of 15 (suppressed). Author Feb = 16,
+        # and 16 - 12 = 4: that cell goes; month 0 (30 = 15 + 15, nothing hidden) stays.
+        + group("o", 15, "bx/one", [m(1)]) + group("o", 12, "bx/one", [m(2)])
+        + group("t", 15, "bx/two", [m(1)]) + group("t", 4, "bx/two", [m(2)])
+        # cx: two suppressed Feb cells (6 and 5) hide 11 >= k_min accounts together:
+        # the author cell can show 11 without giving either away.
+        + group("p", 12, "cx/p", [m(1)]) + group("p", 6, "cx/p", [m(2)])
+        + group("q", 12, "cx/q", [m(1)]) + group("q", 5, "cx/q", [m(2)])
+    )
+    out = cohorts.author_cohort_retention(spark.createDataFrame(rows, schema), m(2), k_min=10)
+    expected = spark.createDataFrame(
+        [
+            ("ax", m(1), 0, None, None, None, True),
+            ("ax", m(1), 1, None, None, None, True),
+            ("bx", m(1), 0, 30, 30, 1.0, False),
+            ("bx", m(1), 1, None, None, None, True),
+            ("cx", m(1), 0, 24, 24, 1.0, False),
+            ("cx", m(1), 1, 24, 11, 11 / 24, False),
+        ],
+        "author string, cohort_month date, months_since int, cohort_size long, active_accounts long, "
+        "retention double, suppressed boolean",
+    )
+    assert_approx_df_equality(out.drop("data_end_month"), expected, 1e-12, ignore_row_order=True,
+                              ignore_nullable=True)
+    # the model matrix alone suppresses small's and two's cells, not the authors'
+    models = cohorts.cohort_retention(spark.createDataFrame(rows, schema), "model", m(2), 10)
+    assert {(r.model, r.months_since) for r in models.filter("suppressed").collect()} == {
+        ("ax/small", 0), ("ax/small", 1), ("bx/two", 1), ("cx/p", 1), ("cx/q", 1)}
