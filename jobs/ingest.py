@@ -261,6 +261,11 @@ def ingest_one(
             | (ts >= F.lit(str(bounds.get("max_created_at", "2100-01-01"))).cast("timestamp")),
             "created_at_out_of_range",
         )]
+        # A token count is a 64-bit integer, but one near 2^63 would overflow every sum
+        # it enters (prompt + completion in silver, the weekly totals in gold).
+        max_tokens = int(bounds.get("max_tokens", 10**9))
+        extra += [(validate.typed(F.col(name), T.LongType()) > max_tokens, f"{name}_out_of_range")
+                  for name in schema.TOKEN_COLUMNS]
         bronze_schema, partition_by = schema.BRONZE_EVENT_SCHEMA, ["event_date"]
     else:
         fields, keys = schema.LABEL_FIELDS, ["generation_id", "category"]

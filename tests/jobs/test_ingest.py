@@ -201,3 +201,24 @@ def test_by_day_spreads_a_day_over_at_most_files_per_day_tasks(spark):
     assert set(per_day) == {1, 2} and all(2 <= n <= 3 for n in per_day.values())
     one = by_day(df, 1).selectExpr("event_date", "spark_partition_id() as task")
     assert one.groupBy("event_date").agg(F.countDistinct("task").alias("n")).filter("n > 1").count() == 0
+
+
+def test_extreme_token_counts_and_dates(spark, cfg, tmp_path):
+    path = write_jsonl(tmp_path / "ev.jsonl", [
+        event(1, tokens_prompt=10**9),                        # the largest count allowed: bronze
+        event(2, tokens_prompt=10**9 + 1),                    # would overflow sums at scale
+        event(3, native_tokens_cached=2**63 - 1),             # a 64-bit integer, but absurd
+        event(4, tokens_completion=2**63),                    # not a 64-bit integer
+        event(5, created_at="0001-01-01T00:00:00Z"),
+        event(6, created_at="1969-12-31T23:59:59Z"),
+        event(7, created_at="2199-06-01T00:00:00Z"),
+        event(8, created_at="9999-12-31T23:59:59Z"),
+        event(9, model="qwen/\u0000\u202e\U0001f600", account_id="\u0007\t"),  # control and unicode: text
+    ])
+    results, wh = run_ingest(spark, cfg, tmp_path, path)
+    acc = results["events"]
+    assert_reconciles(acc)
+    assert (acc.read, acc.added) == (9, 2)
+    assert acc.reasons == {"tokens_prompt_out_of_range": 1, "native_tokens_cached_out_of_range": 1,
+                           "bad_tokens_completion": 1, "created_at_out_of_range": 4}
+    assert {r.generation_id for r in load(spark, wh, "bronze/events").collect()} == {"g1", "g9"}
