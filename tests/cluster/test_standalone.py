@@ -26,6 +26,8 @@ from jobs.standalone import StandaloneCluster, spark_submit
 from jobs.summarize import gold_table_names
 from tests.conftest import CALIBRATION_LABEL_RATE, CALIBRATION_REQUESTS
 
+pytestmark = pytest.mark.cluster  # `pytest -m "not cluster"` for a quicker local loop
+
 KEY_ENV = "STATE_OF_AI_ACCOUNT_KEY"
 
 
