@@ -207,8 +207,10 @@ def changed_weeks(spark: SparkSession, silver_path: str, after_version: int, unt
     return sorted(r["week_start"] for r in rows if r["week_start"] is not None)
 
 
-def refresh_aggregate(spark: SparkSession, cfg: dict, wh: str, silver_path: str, version: int) -> tuple[int, str]:
-    """Bring silver/weekly_aggregate up to silver's version; return (silver scans, weeks re-derived).
+def refresh_aggregate(spark: SparkSession, cfg: dict, wh: str, silver_path: str,
+                      version: int) -> tuple[int, str, DataFrame | None]:
+    """Bring silver/weekly_aggregate up to silver's version; return (silver scans, weeks
+    re-derived, the whole aggregate cached when this run computed all of it, else None).
 
     Every grouping set of the compact aggregate is keyed by week, so a week's rows
     depend only on that week's silver rows: a run re-derives the weeks whose silver
@@ -222,11 +224,12 @@ def refresh_aggregate(spark: SparkSession, cfg: dict, wh: str, silver_path: str,
     silver = spark.read.format("delta").option("versionAsOf", version).load(silver_path)
     if weeks is None:
         fresh = shares.compact_aggregate(silver)
-        scans = silver_scans(fresh)
-        warehouse.overwrite(fresh, agg_path, ["week_start"])
-        return scans, "all"
+        scans = silver_scans(fresh)  # before caching: the plan that actually reads silver
+        fresh = fresh.persist(StorageLevel.MEMORY_AND_DISK)
+        warehouse.overwrite(fresh, agg_path, ["week_start"])  # fills the cache gold is derived from
+        return scans, "all", fresh
     if not weeks:
-        return 0, "none"
+        return 0, "none", None
     # A predicate on the partition column only: Spark reads just those weeks' days.
     in_weeks = F.date_trunc("week", F.col("event_date")).cast("date").isin(weeks)
     fresh = shares.compact_aggregate(silver.filter(in_weeks))
@@ -234,7 +237,7 @@ def refresh_aggregate(spark: SparkSession, cfg: dict, wh: str, silver_path: str,
     (fresh.write.format("delta").mode("overwrite")
      .option("replaceWhere", "week_start IN ({})".format(", ".join(f"DATE'{w}'" for w in weeks)))
      .save(agg_path))
-    return scans, str(len(weeks))
+    return scans, str(len(weeks)), None
 
 
 def run(spark: SparkSession, cfg: dict) -> dict:
@@ -247,8 +250,10 @@ def run(spark: SparkSession, cfg: dict) -> dict:
     from delta.tables import DeltaTable
 
     version = DeltaTable.forPath(spark, silver_path).history(1).select("version").first()[0]
-    scans, weeks = refresh_aggregate(spark, cfg, wh, silver_path, version)
-    agg = spark.read.format("delta").load(warehouse.table_path(wh, AGGREGATE)).persist(StorageLevel.MEMORY_AND_DISK)
+    scans, weeks, agg = refresh_aggregate(spark, cfg, wh, silver_path, version)
+    if agg is None:  # some weeks kept from earlier runs: the whole table
+        agg = spark.read.format("delta").load(warehouse.table_path(wh, AGGREGATE)).persist(
+            StorageLevel.MEMORY_AND_DISK)
     try:
         n_rows, last_date = agg.agg(F.count(F.lit(1)), F.max("last_date")).first()
         if last_date is None:
