@@ -180,6 +180,13 @@ def labels_frame(base: DataFrame, plan: Plan, tables: dict, params: dict, seed: 
 
 def _rename_text_parts(spark: SparkSession, folder: str, suffix: str) -> None:
     """Spark's text writer names files part-*.txt[.gz]; give them the JSON Lines extension."""
+    if "://" not in folder or folder.startswith("file:"):
+        local = Path(folder.removeprefix("file://").removeprefix("file:"))
+        for part in local.glob("part-*.txt*"):
+            part.rename(part.with_name(part.name.replace(".txt", suffix)))
+        return
+    # A remote store (HDFS, S3, ...): PySpark has no public API that renames a file,
+    # so this goes through Hadoop's FileSystem by py4j. Not available on Spark Connect.
     jvm = spark.sparkContext._jvm
     path = jvm.org.apache.hadoop.fs.Path(folder)
     fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
@@ -214,6 +221,8 @@ def run(spark: SparkSession, cfg: dict) -> dict:
     mess_rate = float(g["mess_rate"] if g.get("mess_rate") is not None else params["mess_rate"])
     plan = build_plan(params, catalog_info(cfg.get("models")), n)
     tables = plan_tables(spark, plan, params)
+    # The cores Spark has: the public defaultParallelism of the SparkContext (a Spark Connect
+    # session has no SparkContext; give generate.partitions there).
     partitions = int(g.get("partitions") or max(spark.sparkContext.defaultParallelism, math.ceil(n / 1_000_000)))
     base = spark.range(0, n, numPartitions=partitions)
     events = events_frame(base, plan, tables, params, seed, mess_rate)

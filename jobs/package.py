@@ -6,7 +6,7 @@ writes `dist/state_of_ai.zip` (the jobs, transforms and figures packages and the
 conf folder) and `dist/main.py`, which runs any job by name:
 
     spark-submit --master spark://HOST:7077 \\
-        --packages io.delta:delta-spark_2.12:3.3.2 \\
+        --packages io.delta:delta-spark_4.1_2.13:4.3.1 \\
         --py-files dist/state_of_ai.zip \\
         dist/main.py pipeline --conf conf/cluster.yaml --events ... --warehouse ...
 
@@ -16,6 +16,7 @@ The zip is deterministic: the same sources give the same bytes.
 from __future__ import annotations
 
 import zipfile
+from importlib import metadata
 from pathlib import Path
 
 from jobs.cli import PROJECT_ROOT, OneLineParser, exit_with, parse, run_cli
@@ -23,8 +24,18 @@ from jobs.cli import PROJECT_ROOT, OneLineParser, exit_with, parse, run_cli
 PACKAGES = ["jobs", "transforms", "figures"]
 DATA = ["conf"]
 ZIP_NAME = "state_of_ai.zip"
-# Delta's Maven coordinate that matches the pinned delta-spark (Scala 2.12 build).
-DELTA_PACKAGE = "io.delta:delta-spark_2.12:3.3.2"
+SCALA_VERSION = "2.13"  # every Spark 4 build
+
+
+def delta_package() -> str:
+    """Delta's Maven coordinate for the installed delta-spark and pyspark, built as
+    `configure_spark_with_delta_pip` builds it (delta-spark_<spark major.minor>_<scala>),
+    so setup.cfg's pins are the one place the versions live."""
+    spark = ".".join(metadata.version("pyspark").split(".")[:2])
+    return f"io.delta:delta-spark_{spark}_{SCALA_VERSION}:{metadata.version('delta-spark')}"
+
+
+DELTA_PACKAGE = delta_package()
 
 LAUNCHER = '''"""spark-submit entry point: `spark-submit --py-files state_of_ai.zip main.py JOB [ARGS]`.
 

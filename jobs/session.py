@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from pyspark.logger import PySparkLogger
 from pyspark.sql import SparkSession
 
 from jobs.cli import CONF_DIR
@@ -45,5 +47,17 @@ def build_session(cfg: dict[str, Any], app_name: str | None = None) -> SparkSess
 
         builder = configure_spark_with_delta_pip(builder)
     spark = builder.getOrCreate()
+    # Under spark-submit the driver's JVM starts before this conf, so log4j2.properties
+    # above does not reach it: SparkContext's public setLogLevel does. (A Spark Connect
+    # client has no SparkContext; its server keeps its own log settings.)
     spark.sparkContext.setLogLevel(spark_cfg.get("log_level", "ERROR"))
+    quiet_error_context_logs()
     return spark
+
+
+def quiet_error_context_logs() -> None:
+    """Silence PySpark 4's loggers that print every captured error's query context as
+    a JSON record on stderr. The jobs turn the errors a user can fix into one line,
+    and an unexpected one still ends with its traceback."""
+    for name in ("DataFrameQueryContextLogger", "SQLQueryContextLogger"):
+        PySparkLogger.getLogger(name).setLevel(logging.CRITICAL)

@@ -11,6 +11,8 @@ Delta overwrite commit), so a reader sees the old table or the new one, never a 
 from __future__ import annotations
 
 import datetime as dt
+import contextlib
+import io
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -53,7 +55,10 @@ AGGREGATE = "silver/weekly_aggregate"
 
 def silver_scans(df: DataFrame) -> int:
     """How many times the physical plan of df scans silver's files."""
-    plan = df._jdf.queryExecution().executedPlan().toString()
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):  # explain() prints; there is no public API returning the plan
+        df.explain(mode="simple")
+    plan = buffer.getvalue()
     return len(re.findall(r"FileScan parquet|(?<!File)Scan parquet", plan))
 
 

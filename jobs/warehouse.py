@@ -56,28 +56,19 @@ def check_input_exists(path: str, what: str) -> None:
 def list_input_files(spark: SparkSession, path: str, what: str) -> dict[str, list[str]]:
     """Data files under a file, folder or glob, grouped by format.
 
-    Uses Hadoop's FileSystem so the same code lists local folders, HDFS and object
-    stores. Hidden files (`_SUCCESS`, `.crc`, ...) are skipped; a folder is read
-    recursively. Files of an unknown type are an error, not silently ignored.
+    Spark's own file index lists them (the `binaryFile` source's `inputFiles()`, which
+    reads no file), so the same code lists local folders, HDFS and object stores
+    through public API only. Hidden files and folders (`_SUCCESS`, `.crc`,
+    `_delta_log/`) are skipped; a folder is read recursively. Files of an unknown
+    type are an error, not silently ignored.
     """
-    jvm = spark.sparkContext._jvm
-    hconf = spark.sparkContext._jsc.hadoopConfiguration()
-    hpath = jvm.org.apache.hadoop.fs.Path(path)
     try:
-        fs = hpath.getFileSystem(hconf)
-        statuses = fs.globStatus(hpath) if GLOB_CHARS.search(path) else [fs.getFileStatus(hpath)]
-    except Exception as exc:  # py4j wraps FileNotFoundException and friends
+        listing = spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(path)
+        files = listing.inputFiles()
+    except Exception as exc:  # PATH_NOT_FOUND, permissions, an unreachable store
+        if "PATH_NOT_FOUND" in str(exc) and GLOB_CHARS.search(path):
+            raise PipelineError(f"{what}: no file matches {path}") from exc
         raise PipelineError(f"{what}: cannot read {path}: {str(exc).splitlines()[0][:200]}") from exc
-    if statuses is None or len(statuses) == 0:
-        raise PipelineError(f"{what}: no file matches {path}")
-    files: list[str] = []
-    for status in statuses:
-        if status.isDirectory():
-            iterator = fs.listFiles(status.getPath(), True)
-            while iterator.hasNext():
-                files.append(iterator.next().getPath().toString())
-        else:
-            files.append(status.getPath().toString())
     grouped: dict[str, list[str]] = {}
     unknown = []
     for f in sorted(files):

@@ -1,5 +1,9 @@
 """The compact weekly aggregate of silver and every share table derived from it.
 
+A share whose denominator can be zero (a week of zero-token requests) uses
+`try_divide`: null, as the table's definition says, never a DIVIDE_BY_ZERO under
+ANSI mode.
+
 `compact_aggregate` reads silver's rows once and produces three grouping sets in
 one shuffle (an explode-based GROUPING SETS):
 
@@ -119,7 +123,7 @@ def _share_4w(df: DataFrame, keys: list[str], value: str, denominator: str) -> D
     by_key = Window.partitionBy(*keys).orderBy(week_number(F.col("week_start"))).rangeBetween(-3, 0)
     return (
         df.join(week_totals, on="week_start", how="left")
-        .withColumn("share_4w", F.sum(value).over(by_key) / F.col("_denominator_4w"))
+        .withColumn("share_4w", F.try_divide(F.sum(value).over(by_key), F.col("_denominator_4w")))
         .drop("_denominator_4w")
     )
 
@@ -186,7 +190,7 @@ def ratio_share_interval(share: Column, sq_in: Column, sq_all: Column, total: Co
     null when n < 2.
     """
     d2 = (1 - share) * (1 - share) * sq_in + share * share * (sq_all - sq_in)
-    se = F.sqrt(n / (n - 1) * d2) / total
+    se = F.try_divide(F.sqrt(n / (n - 1) * d2), total)
     low = F.when(n >= 2, F.greatest(F.lit(0.0), share - Z95 * se))
     high = F.when(n >= 2, F.least(F.lit(1.0), share + Z95 * se))
     return low, high
@@ -203,7 +207,7 @@ def weekly_category_share(cube: DataFrame) -> DataFrame:
         F.sum("requests").alias("labelled_requests"),
     )
     joined = per_cat.join(totals, on="week_start", how="inner").withColumn(
-        "share", F.col("tokens") / F.col("total_tokens")
+        "share", F.try_divide(F.col("tokens"), F.col("total_tokens"))
     )
     low, high = ratio_share_interval(F.col("share"), F.col("tokens_sq"), F.col("total_tokens_sq"),
                                      F.col("total_tokens"), F.col("labelled_requests"))
@@ -243,7 +247,7 @@ def weekly_category_segment_share(cube: DataFrame) -> DataFrame:
     per = labelled.groupBy("week_start", "category", "segment").agg(F.sum("tokens").alias("tokens"))
     totals = labelled.groupBy("week_start", "category").agg(F.sum("tokens").alias("total_tokens"))
     joined = per.join(totals, on=["week_start", "category"], how="inner").withColumn(
-        "share", F.col("tokens") / F.col("total_tokens")
+        "share", F.try_divide(F.col("tokens"), F.col("total_tokens"))
     )
     n = week_number(F.col("week_start"))
     by_seg = Window.partitionBy("category", "segment").orderBy(n).rangeBetween(-3, 0)
@@ -255,7 +259,7 @@ def weekly_category_segment_share(cube: DataFrame) -> DataFrame:
     )
     return (
         joined.join(week_tot, on=["week_start", "category"], how="left")
-        .withColumn("share_4w", F.sum("tokens").over(by_seg) / F.col("_tot_4w"))
+        .withColumn("share_4w", F.try_divide(F.sum("tokens").over(by_seg), F.col("_tot_4w")))
         .select("week_start", "category", "segment", "tokens", "share", "share_4w")
     )
 
@@ -273,7 +277,7 @@ def weekly_reasoning_share(cube: DataFrame) -> DataFrame:
     """week_start, tokens, reasoning_tokens (tokens of reasoning models), share."""
     return cube.groupBy("week_start").agg(
         F.sum("tokens").alias("tokens"), F.sum("reasoning_tokens").alias("reasoning_tokens")
-    ).withColumn("share", F.col("reasoning_tokens") / F.col("tokens"))
+    ).withColumn("share", F.try_divide(F.col("reasoning_tokens"), F.col("tokens")))
 
 
 def top_account_weekly(activity: DataFrame) -> DataFrame:
@@ -296,7 +300,7 @@ def weekly_tool_call_share(cube: DataFrame, activity: DataFrame) -> DataFrame:
     rest_tool = F.col("tool_call_tokens") - F.coalesce("top_tool_call_tokens", F.lit(0))
     return weekly.join(top, on="week_start", how="left").select(
         "week_start", "tokens", "tool_call_tokens",
-        (F.col("tool_call_tokens") / F.col("tokens")).alias("share"),
+        F.try_divide(F.col("tool_call_tokens"), F.col("tokens")).alias("share"),
         F.when(rest_tokens > 0, rest_tool / rest_tokens).alias("share_excl_top_account"),
         F.coalesce("top_tokens", F.lit(0)).alias("top_account_tokens"),
     )

@@ -23,29 +23,35 @@ def _parses_as(col: Column, dtype: T.DataType) -> Column:
     """True when a non-blank text value is a valid value of dtype."""
     text = F.trim(col)
     if isinstance(dtype, T.LongType):
-        # cast() would accept "12.7" (truncating) and silently overflow-to-null.
-        return text.rlike(INTEGER_TEXT) & text.cast("decimal(38,0)").between(-(2**63), 2**63 - 1)
+        # A long cast would accept "12.7" (truncating), so the text must be an integer;
+        # its range is checked as a decimal so "2^63" is bad, never an overflow.
+        return text.rlike(INTEGER_TEXT) & text.try_cast("decimal(38,0)").between(-(2**63), 2**63 - 1)
     if isinstance(dtype, T.DoubleType):
-        as_double = text.cast("double")
+        as_double = text.try_cast("double")
         return as_double.isNotNull() & ~F.isnan(as_double) & (F.abs(as_double) < F.lit(float("inf")))
     if isinstance(dtype, T.BooleanType):
         return F.lower(text).isin("true", "false")
     if isinstance(dtype, T.TimestampType):
-        return F.to_timestamp(text).isNotNull()
+        return F.try_to_timestamp(text).isNotNull()
     return F.lit(True)
 
 
 def typed(col: Column, dtype: T.DataType) -> Column:
-    """Cast a validated text value to its contract type."""
+    """Cast a text value to its contract type; null where it does not parse.
+
+    The `try_` forms matter under ANSI mode (Spark 4's default): typing runs on
+    every row, rejected ones included, and a plain cast of "abc" would fail the job
+    instead of leaving the row to its quarantine reason.
+    """
     text = F.trim(col)
     if isinstance(dtype, T.LongType):
-        return text.cast("long")
+        return text.try_cast("long")
     if isinstance(dtype, T.DoubleType):
-        return text.cast("double")
+        return text.try_cast("double")
     if isinstance(dtype, T.BooleanType):
-        return F.lower(text).cast("boolean")
+        return F.lower(text).try_cast("boolean")
     if isinstance(dtype, T.TimestampType):
-        return F.to_timestamp(text)
+        return F.try_to_timestamp(text)
     return col
 
 

@@ -113,7 +113,7 @@ def test_parquet_with_extra_and_native_types(spark, cfg, tmp_path):
 def test_parquet_nanosecond_timestamps_are_a_clear_error(spark, cfg, tmp_path):
     frame = pd.DataFrame([event(1)])
     frame["created_at"] = pd.to_datetime(frame["created_at"])
-    frame.to_parquet(tmp_path / "ev.parquet")  # pandas writes TIMESTAMP(NANOS), which Spark 3.5 refuses
+    frame.to_parquet(tmp_path / "ev.parquet")  # pandas writes TIMESTAMP(NANOS), which Spark refuses
     with pytest.raises(PipelineError, match="cannot read parquet input"):
         run_ingest(spark, cfg, tmp_path, tmp_path / "ev.parquet")
 

@@ -23,7 +23,7 @@ COLUMNS = ["request_id", "startTime", "endTime", "completionStartTime", "model",
 
 
 def _ms_between(later, earlier):
-    return ((F.unix_micros(F.to_timestamp(later)) - F.unix_micros(F.to_timestamp(earlier))) / 1000).cast("long")
+    return ((F.unix_micros(F.try_to_timestamp(later)) - F.unix_micros(F.try_to_timestamp(earlier))) / 1000).cast("long")
 
 
 def _map(df: DataFrame, fields, account_fields: list[str], col) -> DataFrame:

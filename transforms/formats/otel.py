@@ -56,7 +56,7 @@ INFERENCE_OPERATIONS = ["chat", "generate_content", "text_completion"]
 
 def attr(attributes: Column, key: str) -> Column:
     """An attribute's value as text (strings, ints, doubles, booleans; arrays joined by commas)."""
-    value = F.element_at(F.filter(attributes, lambda a: a["key"] == key), 1)["value"]
+    value = F.try_element_at(F.filter(attributes, lambda a: a["key"] == key), F.lit(1))["value"]
     array = F.array_join(F.transform(value["arrayValue"]["values"], lambda v: v["stringValue"]), ",")
     return F.coalesce(value["stringValue"], value["intValue"], value["doubleValue"], value["boolValue"], array)
 
@@ -112,15 +112,15 @@ def parse_lines(lines_df: DataFrame, fields, account_attributes: list[str], cost
     is_genai = F.coalesce(
         is_client & (operation.isin(*INFERENCE_OPERATIONS) | (operation.isNull() & provider.isNotNull())), F.lit(False)
     )
-    start_ns = F.col("span.startTimeUnixNano").cast("decimal(38,0)")
-    end_ns = F.col("span.endTimeUnixNano").cast("decimal(38,0)")
-    start = F.timestamp_micros(F.floor(start_ns / 1000).cast("long"))
+    start_ns = F.col("span.startTimeUnixNano").try_cast("decimal(38,0)")
+    end_ns = F.col("span.endTimeUnixNano").try_cast("decimal(38,0)")
+    start = F.timestamp_micros(F.floor(start_ns / 1000).try_cast("long"))
     model = first_attr([a], ["gen_ai.response.model", "gen_ai.request.model"])
     prompt = first_attr([a], ["gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"])
     completion = first_attr([a], ["gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"])
     cached = attr(a, "gen_ai.usage.cache_read.input_tokens")
     cost_attr = first_attr([a, r], [cost_attribute]) if cost_attribute else F.lit(None).cast("string")
-    ttfc = attr(a, "gen_ai.response.time_to_first_chunk").cast("double")
+    ttfc = attr(a, "gen_ai.response.time_to_first_chunk").try_cast("double")
     with_cols = spans.select(
         "*",
         F.when(~F.col("is_malformed"), ~is_genai).otherwise(F.lit(False)).alias("is_skipped"),
@@ -142,7 +142,7 @@ def parse_lines(lines_df: DataFrame, fields, account_attributes: list[str], cost
     )
     # List price, no cache discount: OTel spans carry no price, and the catalog's cache
     # prices are not known for every provider.
-    list_cost = (F.col("_prompt").cast("double") * F.col("_pp") + F.col("_completion").cast("double") * F.col("_pc")) / 1e6
+    list_cost = (F.col("_prompt").try_cast("double") * F.col("_pp") + F.col("_completion").try_cast("double") * F.col("_pc")) / 1e6
     account = first_attr([a, r], account_attributes)
     mapped = {
         "generation_id": F.concat(F.lit("otel-"), F.col("span.traceId"), F.lit("-"), F.col("span.spanId")),
@@ -153,10 +153,10 @@ def parse_lines(lines_df: DataFrame, fields, account_attributes: list[str], cost
         "native_tokens_cached": F.col("_cached"),
         "total_cost": F.coalesce(F.col("_cost"), F.format_string("%.10f", list_cost)),
         "is_byok": F.lit(None).cast("string"),
-        "finish_reason": F.element_at(F.split(attr(a, "gen_ai.response.finish_reasons"), ","), 1),
+        "finish_reason": F.try_element_at(F.split(attr(a, "gen_ai.response.finish_reasons"), ","), F.lit(1)),
         "streamed": attr(a, "gen_ai.request.stream"), "cancelled": F.lit(None).cast("string"),
-        "latency_ms": F.round(ttfc * 1000).cast("long").cast("string"),
-        "generation_time_ms": F.floor((end_ns - start_ns) / 1000000).cast("long").cast("string"),
+        "latency_ms": F.round(ttfc * 1000).try_cast("long").cast("string"),
+        "generation_time_ms": F.floor(F.try_subtract(end_ns, start_ns) / 1000000).try_cast("long").cast("string"),
         "billing_country": F.lit(None).cast("string"), "language": F.lit(None).cast("string"),
         "app_id": attr(r, "service.name"),
     }
