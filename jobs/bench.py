@@ -156,19 +156,16 @@ def local_run(requests: int, data: Path, work: Path) -> StageRun:
 def cluster_run(requests: int, data: Path, work: Path) -> StageRun:
     """The pipeline under spark-submit on a loopback standalone cluster: 2 workers x 1 core."""
     from jobs import package
-    from jobs.standalone import StandaloneCluster, cluster_env, spark_home
+    from jobs.standalone import StandaloneCluster, cluster_env, submit_command
 
     wh = work / f"cluster-{requests}"
     shutil.rmtree(wh, ignore_errors=True)
     archive, launcher = package.build(work / "dist")
     with StandaloneCluster(workers=2, cores=1, memory="7g", root=work / "cluster") as cluster:
-        command = [
-            str(spark_home() / "bin" / "spark-submit"), "--master", cluster.url, "--driver-memory", "4g",
-            "--conf", "spark.executor.memory=6g", "--conf", "spark.ui.showConsoleProgress=false",
-            "--packages", package.DELTA_PACKAGE, "--py-files", str(archive), str(launcher), "pipeline",
-            "--conf", str(PROJECT_ROOT / "conf" / "cluster.yaml"), "--shuffle-partitions", "8",
+        command = submit_command(cluster.url, archive, launcher, [
+            "pipeline", "--conf", str(PROJECT_ROOT / "conf" / "cluster.yaml"), "--shuffle-partitions", "8",
             *pipeline_args(data, wh),
-        ]
+        ], executor_memory="6g", driver_memory="4g")
         env = cluster_env({"STATE_OF_AI_ACCOUNT_KEY": os.environ.get("STATE_OF_AI_ACCOUNT_KEY", "bench-key")})
         run = run_measured(command, f"standalone cluster (2 workers x 1 core), {requests:,} requests", requests,
                            env=env, cwd=work, other_pids=[p.pid for p in cluster.processes])

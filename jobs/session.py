@@ -45,7 +45,9 @@ def build_session(cfg: dict[str, Any], app_name: str | None = None) -> SparkSess
     if spark_cfg.get("delta_pip_packages", True):
         from delta import configure_spark_with_delta_pip
 
-        builder = configure_spark_with_delta_pip(builder)
+        from jobs.package import DELTA_EXCLUDES
+
+        builder = configure_spark_with_delta_pip(builder).config("spark.jars.excludes", DELTA_EXCLUDES)
     spark = builder.getOrCreate()
     # Under spark-submit the driver's JVM starts before this conf, so log4j2.properties
     # above does not reach it: SparkContext's public setLogLevel does. (A Spark Connect

@@ -153,21 +153,29 @@ class StandaloneCluster:
         self.stop()
 
 
-def spark_submit(master: str, py_files: Path, launcher: Path, job_args: list[str], *,
-                 executor_memory: str = "1g", driver_memory: str = "2g", extra_conf: dict | None = None,
-                 env: dict | None = None, cwd: Path | None = None, **popen) -> subprocess.Popen:
-    """Start `spark-submit` of the zipped project (Delta from Maven through --packages)."""
-    from jobs.package import DELTA_PACKAGE
+def submit_command(master: str, py_files: Path, launcher: Path, job_args: list[str], *,
+                   executor_memory: str = "1g", driver_memory: str = "2g",
+                   extra_conf: dict | None = None) -> list[str]:
+    """The `spark-submit` command line of the zipped project (Delta from Maven through --packages)."""
+    from jobs.package import DELTA_EXCLUDES, DELTA_PACKAGE
 
     conf = {"spark.executor.memory": executor_memory, "spark.ui.showConsoleProgress": "false",
             **(extra_conf or {})}
-    command = [
+    return [
         str(spark_home() / "bin" / "spark-submit"), "--master", master,
         "--driver-memory", driver_memory,
-        "--packages", DELTA_PACKAGE, "--py-files", str(py_files),
+        "--packages", DELTA_PACKAGE, "--exclude-packages", DELTA_EXCLUDES, "--py-files", str(py_files),
         *[arg for key, value in conf.items() for arg in ("--conf", f"{key}={value}")],
         str(launcher), *job_args,
     ]
+
+
+def spark_submit(master: str, py_files: Path, launcher: Path, job_args: list[str], *,
+                 executor_memory: str = "1g", driver_memory: str = "2g", extra_conf: dict | None = None,
+                 env: dict | None = None, cwd: Path | None = None, **popen) -> subprocess.Popen:
+    """Start `spark-submit` of the zipped project; see submit_command."""
+    command = submit_command(master, py_files, launcher, job_args, executor_memory=executor_memory,
+                             driver_memory=driver_memory, extra_conf=extra_conf)
     return subprocess.Popen(command, env=cluster_env(env), cwd=cwd, **popen)
 
 

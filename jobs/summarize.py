@@ -10,8 +10,8 @@ Delta overwrite commit), so a reader sees the old table or the new one, never a 
 
 from __future__ import annotations
 
-import datetime as dt
 import contextlib
+import datetime as dt
 import io
 import re
 import time

@@ -54,3 +54,9 @@ def test_random_bytes_never_crash(spark, cfg, data):
         acc = ingest.run(spark, {**cfg, "warehouse": f"{tmp}/wh", "inputs": {"events": str(path), "labels": None}})["events"]
         assert acc.read == acc.added + acc.quarantined + acc.duplicates
         assert acc.added == 0  # random bytes are never a valid request
+
+
+def test_the_session_runs_in_ansi_mode(spark):
+    # Spark 4's default, kept: the tests above prove that bad values still reach
+    # quarantine (try_cast and friends) instead of failing the job with a cast error.
+    assert spark.conf.get("spark.sql.ansi.enabled") == "true"
