@@ -7,8 +7,6 @@ import pandas as pd
 
 from figures.style import SEGMENT_COLORS, SEGMENT_LABELS, category_color, legend_outside, new_figure
 
-QUADRANT_NAMES = {"premium": "Premium", "mass_market": "Mass market", "specialist": "Specialists", "niche": "Niche"}
-
 
 def _log_axes(ax, x_label: str):
     ax.set_xscale("log")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 
-from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -28,7 +27,6 @@ from jobs.cli import (
     run_cli,
     spark_overrides,
 )
-from jobs.ingest import new_run_id
 from jobs.session import build_session
 from transforms import enrich
 
@@ -52,13 +50,6 @@ def account_key(cfg: dict) -> bytes:
     return key.encode("utf-8")
 
 
-def table_version(spark: SparkSession, path: str) -> int:
-    """The latest version of a Delta table, or -1 when there is none."""
-    if not warehouse.delta_exists(spark, path):
-        return -1
-    return DeltaTable.forPath(spark, path).history(1).select("version").first()[0]
-
-
 def last_state(spark: SparkSession, wh: str):
     """The newest row of ops/enrich_state, or None."""
     path = warehouse.table_path(wh, "ops/enrich_state")
@@ -69,12 +60,7 @@ def last_state(spark: SparkSession, wh: str):
 
 def changes_since(spark: SparkSession, path: str, after_version: int, until_version: int) -> DataFrame:
     """Rows inserted into a Delta table in versions (after_version, until_version], from its change feed."""
-    return (
-        spark.read.format("delta").option("readChangeFeed", "true")
-        .option("startingVersion", after_version + 1).option("endingVersion", until_version)
-        .load(path)
-        .filter(F.col("_change_type") == "insert")
-    )
+    return warehouse.change_feed(spark, path, after_version, until_version).filter(F.col("_change_type") == "insert")
 
 
 def changed_dates(spark, wh, state, events_v, labels_v, events_df) -> list[dt.date]:
@@ -107,10 +93,10 @@ def run(spark: SparkSession, cfg: dict) -> dict:
     ev_path = warehouse.table_path(wh, "bronze/events")
     lab_path = warehouse.table_path(wh, "bronze/labels")
     silver_path = warehouse.table_path(wh, "silver/events")
-    events_v = table_version(spark, ev_path)
+    events_v = warehouse.latest_version(spark, ev_path)
     if events_v < 0:
         raise PipelineError(f"no bronze/events table under {wh}: run jobs.ingest first")
-    labels_v = table_version(spark, lab_path)
+    labels_v = warehouse.latest_version(spark, lab_path)
     events = spark.read.format("delta").option("versionAsOf", events_v).load(ev_path)
     if labels_v >= 0:
         labels = spark.read.format("delta").option("versionAsOf", labels_v).load(lab_path)
@@ -169,7 +155,7 @@ def run(spark: SparkSession, cfg: dict) -> dict:
         unknown = written.groupBy("model_variant").count().orderBy(F.col("count").desc()).limit(20).collect()
     warehouse.append(
         spark.createDataFrame(
-            [(cfg.get("run_id") or new_run_id(), dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
+            [(cfg.get("run_id") or warehouse.new_run_id(), dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
               events_v, labels_v, n_dates, rows)],
             STATE_SCHEMA,
         ),

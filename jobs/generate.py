@@ -234,8 +234,8 @@ def run(spark: SparkSession, cfg: dict) -> dict:
         "mess_rate": mess_rate, "window": params["window"], "price_elasticity": params.get("price_elasticity"),
         "expected_figures": plan.expected,
     }
-    Path(g["out"]).mkdir(parents=True, exist_ok=True) if "://" not in g["out"] else None
     if "://" not in g["out"]:
+        Path(g["out"]).mkdir(parents=True, exist_ok=True)
         (Path(g["out"]) / "_manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
     print(f"generate: {n} requests (seed {seed}, {g.get('format', 'jsonl')}) -> {g['out']}", flush=True)
     return manifest

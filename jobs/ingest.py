@@ -11,7 +11,6 @@ to `ops/ingest_runs`.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from dataclasses import dataclass, field
 
 from pyspark import StorageLevel
@@ -194,29 +193,15 @@ def classify(
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
     valid_keys = typed.filter(F.col("reason").isNull() & ~F.col("is_skipped")).select(*keys, "source_file", "row_pos")
-    repeated = (
-        valid_keys.groupBy(*keys)
-        .agg(F.count(F.lit(1)).alias("_seen"), F.min(F.struct("source_file", "row_pos")).alias("_first"))
-        .filter(F.col("_seen") > 1)
-        .select(*keys, F.col("_first.source_file").alias("_first_file"), F.col("_first.row_pos").alias("_first_pos"))
-    )
-    if existing_keys is not None:
-        known = valid_keys.select(*keys).join(existing_keys.select(*keys), on=keys, how="left_semi").distinct()
-        flags = repeated.join(known.withColumn("in_bronze", F.lit(True)), on=keys, how="full")
-    else:
-        flags = repeated.withColumn("in_bronze", F.lit(False))
-    flags = flags.persist(StorageLevel.MEMORY_AND_DISK)
+    flags = validate.duplicate_flags(valid_keys, keys, existing_keys).persist(StorageLevel.MEMORY_AND_DISK)
     small = flags.count() <= broadcast_rows  # this pass also fills the cache of typed rows
-    is_repeat = F.col("_first_file").isNotNull() & (
-        (F.col("source_file") != F.col("_first_file")) | (F.col("row_pos") != F.col("_first_pos"))
-    )
     classified = (
         typed.join(F.broadcast(flags) if small else flags, on=keys, how="left")
         .withColumn(
             "outcome",
             validate.outcome(
                 F.col("reason").isNull(),
-                F.when(is_repeat, F.lit(2)).otherwise(F.lit(1)),
+                F.when(validate.is_repeat(), F.lit(2)).otherwise(F.lit(1)),
                 F.coalesce("in_bronze", F.lit(False)),
                 F.col("is_skipped"),
             ),
@@ -315,15 +300,10 @@ def record_run(spark: SparkSession, wh: str, run_id: str, path: str, acc: Accoun
                      merge_schema=True)
 
 
-def new_run_id() -> str:
-    """A sortable, unique run id: UTC time then a random suffix."""
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
-
-
 def run(spark: SparkSession, cfg: dict) -> dict[str, Accounting]:
     """Ingest cfg['inputs']['events'] (and ['labels'] when given) into cfg['warehouse']."""
     wh, inputs = cfg["warehouse"], cfg["inputs"]
-    run_id = cfg.get("run_id") or new_run_id()
+    run_id = cfg.get("run_id") or warehouse.new_run_id()
     results = {}
     for kind in ("events", "labels"):
         if not inputs.get(kind):

@@ -2,9 +2,11 @@
 
     python -m jobs.plot --warehouse DIR --out DIR [--conf FILE]
 
-Reads only the gold tables (and the ingest accounting for the header), through
-Spark: they are small, and the same reader then works for every storage Spark
-reaches. Drawing is pandas + matplotlib (the `figures` package, which imports no Spark).
+Reads only the gold tables (and the ingest accounting for the header) with
+`deltalake` (delta-rs) straight into pandas: no JVM and no Spark, so the step starts
+in a second and runs where Java is absent. delta-rs reads local folders and object
+stores (s3://, gs://, az://, with the usual credentials in the environment).
+Drawing is pandas + matplotlib (the `figures` package).
 """
 
 from __future__ import annotations
@@ -21,24 +23,9 @@ import pandas as pd
 import jobs
 from figures import agentic, categories, economics, geography, open_closed, retention
 from jobs import warehouse
-from jobs.cli import (
-    PipelineError,
-    base_parser,
-    exit_with,
-    load_conf,
-    parse,
-    run_cli,
-    spark_overrides,
-)
-from jobs.session import build_session
+from jobs.cli import OneLineParser, PipelineError, exit_with, parse, run_cli
+from transforms.tables import GOLD_TABLES
 
-GOLD = [
-    "weekly_segment_share", "weekly_oss_model_share", "weekly_oss_concentration", "weekly_size_share",
-    "weekly_category_share", "category_segment_mix", "weekly_category_segment_share", "subcategory_share",
-    "weekly_author_programming_share", "author_category_mix", "weekly_reasoning_share", "weekly_tool_call_share",
-    "weekly_sequence_length", "weekly_region_share", "language_share", "cohort_retention", "cohort_signals",
-    "category_cost_usage", "model_cost_usage", "price_elasticity",
-]
 RETENTION_MODELS = ["anthropic/claude-sonnet-4", "google/gemini-2.5-pro", "deepseek/deepseek-r1",
                     "deepseek/deepseek-chat-v3-0324", "google/gemini-2.0-flash-001", "meta-llama/llama-4-maverick"]
 
@@ -61,22 +48,30 @@ class Section:
     figures: list[Figure] = field(default_factory=list)
 
 
-def load_gold(spark, wh: str) -> dict[str, pd.DataFrame]:
+def read_table(path: str) -> pd.DataFrame:
+    """A small Delta table as pandas, through delta-rs."""
+    from deltalake import DeltaTable
+
+    return DeltaTable(path).to_pandas()
+
+
+def load_gold(wh: str) -> dict[str, pd.DataFrame]:
     """Every gold table present, as pandas (they are small)."""
     out = {}
-    for name in GOLD:
+    for name in GOLD_TABLES:
         path = warehouse.table_path(wh, f"gold/{name}")
-        if warehouse.delta_exists(spark, path):
-            out[name] = spark.read.format("delta").load(path).toPandas()
+        if warehouse.is_delta_table(path):
+            out[name] = read_table(path)
     return out
 
 
-def accounting(spark, wh: str) -> dict | None:
+def accounting(wh: str) -> dict | None:
     """Summed ingest accounting of events from ops/ingest_runs."""
     path = warehouse.table_path(wh, "ops/ingest_runs")
-    if not warehouse.delta_exists(spark, path):
+    if not warehouse.is_delta_table(path):
         return None
-    runs = spark.read.format("delta").load(path).filter("kind = 'events'").toPandas()
+    runs = read_table(path)
+    runs = runs[runs["kind"] == "events"]
     return {k: int(runs[k].sum()) for k in ("rows_read", "rows_added", "rows_quarantined", "duplicates_dropped")} | {
         "runs": len(runs)}
 
@@ -203,30 +198,29 @@ def write_report(gold: dict, acc: dict | None, out: Path) -> Path:
     return report
 
 
-def run(spark, cfg: dict) -> Path:
+def run(cfg: dict) -> Path:
     """Read the gold tables of cfg['warehouse'] and write the figures and report to cfg['plot_out']."""
     wh = cfg["warehouse"]
-    gold = load_gold(spark, wh)
+    gold = load_gold(wh)
     if not gold:
         raise PipelineError(f"no gold tables under {wh}: run jobs.pipeline first")
-    report = write_report(gold, accounting(spark, wh), Path(cfg["plot_out"]))
+    report = write_report(gold, accounting(wh), Path(cfg["plot_out"]))
     print(f"report: {report.resolve()}", flush=True)
     return report
 
 
 def main(argv=None) -> int:
     """Command-line entry point."""
-    parser = base_parser("jobs.plot", "Draw the study's figures and report.html from gold tables.")
-    parser.add_argument("--warehouse", required=True, help="warehouse folder (Delta tables)")
+    parser = OneLineParser(prog="jobs.plot",
+                           description="Draw the study's figures and report.html from gold tables (no Spark).")
+    parser.add_argument("--warehouse", required=True, help="warehouse folder or URI (Delta tables)")
     parser.add_argument("--out", required=True, help="folder for the PNGs and report.html")
     args = parse(parser, argv)
 
     def body():
         if "://" not in args.warehouse and not Path(args.warehouse).is_dir():
             raise PipelineError(f"--warehouse: no such folder: {args.warehouse}")
-        cfg = load_conf(args.conf, spark_overrides(args))
-        cfg.update(warehouse=args.warehouse, plot_out=args.out)
-        run(build_session(cfg, "state-of-ai plot"), cfg)
+        run({"warehouse": args.warehouse, "plot_out": args.out})
 
     return run_cli(body)
 

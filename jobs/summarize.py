@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import io
+import json
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -32,9 +33,9 @@ from jobs.cli import (
     run_cli,
     spark_overrides,
 )
-from jobs.ingest import new_run_id
 from jobs.session import build_session
-from transforms import cohorts, economics, shares
+from transforms import cohorts, economics, enrich, shares
+from transforms.tables import GOLD_TABLES
 
 RUNS_SCHEMA = T.StructType([
     T.StructField("summarize_run_id", T.StringType(), False),
@@ -44,6 +45,7 @@ RUNS_SCHEMA = T.StructType([
     T.StructField("aggregate_rows", T.LongType(), False),
     T.StructField("tables_written", T.IntegerType(), False),
     T.StructField("seconds", T.DoubleType(), False),
+    T.StructField("gold_settings", T.StringType(), True),
 ])
 
 
@@ -163,15 +165,8 @@ def economics_tables(spark: SparkSession, cfg: dict, agg: DataFrame) -> dict[str
 
 
 def gold_table_names() -> list[str]:
-    """Every gold table this stage writes."""
-    return [
-        "weekly_segment_share", "weekly_oss_model_share", "weekly_oss_concentration", "weekly_size_share",
-        "weekly_category_share", "category_segment_mix", "weekly_category_segment_share", "subcategory_share",
-        "weekly_author_programming_share", "author_category_mix", "weekly_reasoning_share", "weekly_tool_call_share",
-        "weekly_sequence_length", "weekly_region_share", "language_share", "cohort_retention",
-        "cohort_retention_author", "cohort_signals", "cohort_signals_author", "category_cost_usage",
-        "model_cost_usage", "price_elasticity",
-    ]
+    """Every gold table this stage writes (transforms.tables.GOLD_TABLES)."""
+    return list(GOLD_TABLES)
 
 
 def gold_tables(spark: SparkSession, cfg: dict, agg: DataFrame, last_date: dt.date) -> dict[str, DataFrame]:
@@ -181,13 +176,38 @@ def gold_tables(spark: SparkSession, cfg: dict, agg: DataFrame, last_date: dt.da
     return tables
 
 
-def last_summarized_version(spark: SparkSession, wh: str) -> int | None:
-    """The silver version the newest summarize run read, or None."""
+def last_run(spark: SparkSession, wh: str):
+    """The newest completed summarize run of ops/summarize_runs (a row is appended only after
+    every gold table has committed), or None."""
     path = warehouse.table_path(wh, "ops/summarize_runs")
     if not warehouse.delta_exists(spark, path):
         return None
-    row = spark.read.format("delta").load(path).orderBy(F.col("finished_at").desc()).select("silver_version").first()
-    return None if row is None else row[0]
+    return spark.read.format("delta").load(path).orderBy(F.col("finished_at").desc()).first()
+
+
+def last_summarized_version(spark: SparkSession, wh: str) -> int | None:
+    """The silver version the newest summarize run read, or None."""
+    row = last_run(spark, wh)
+    return None if row is None else row["silver_version"]
+
+
+def gold_settings(cfg: dict) -> str:
+    """The settings gold depends on besides silver (thresholds, k_min), as canonical JSON."""
+    return json.dumps({"cohorts": cfg.get("cohorts", {}), "economics": cfg.get("economics", {}),
+                       "k_min": cfg.get("privacy", {}).get("k_min", 10)}, sort_keys=True, default=str)
+
+
+def gold_is_current(spark: SparkSession, cfg: dict, wh: str, version: int) -> bool:
+    """True when the last completed run derived gold from this silver version with these
+    settings, and every gold table is there: a run then has nothing to do."""
+    if cfg.get("summarize", {}).get("full"):
+        return False
+    row = last_run(spark, wh)
+    if row is None or row["silver_version"] != version or "gold_settings" not in row.asDict():
+        return False
+    if row["gold_settings"] != gold_settings(cfg):
+        return False
+    return all(warehouse.delta_exists(spark, warehouse.table_path(wh, f"gold/{name}")) for name in gold_table_names())
 
 
 def changed_weeks(spark: SparkSession, silver_path: str, after_version: int, until_version: int) -> list | None:
@@ -201,10 +221,8 @@ def changed_weeks(spark: SparkSession, silver_path: str, after_version: int, unt
         return []
     try:
         rows = (
-            spark.read.format("delta").option("readChangeFeed", "true")
-            .option("startingVersion", after_version + 1).option("endingVersion", until_version)
-            .load(silver_path)
-            .select(F.date_trunc("week", F.col("event_date")).cast("date").alias("week_start"))
+            warehouse.change_feed(spark, silver_path, after_version, until_version)
+            .select(enrich.week_start(F.col("event_date")).alias("week_start"))
             .distinct().collect()  # one row per week
         )
     except (AnalysisException, Py4JJavaError):
@@ -236,7 +254,7 @@ def refresh_aggregate(spark: SparkSession, cfg: dict, wh: str, silver_path: str,
     if not weeks:
         return 0, "none", None
     # A predicate on the partition column only: Spark reads just those weeks' days.
-    in_weeks = F.date_trunc("week", F.col("event_date")).cast("date").isin(weeks)
+    in_weeks = enrich.week_start(F.col("event_date")).isin(weeks)
     fresh = shares.compact_aggregate(silver.filter(in_weeks))
     scans = silver_scans(fresh)
     (fresh.write.format("delta").mode("overwrite")
@@ -252,9 +270,11 @@ def run(spark: SparkSession, cfg: dict) -> dict:
     silver_path = warehouse.table_path(wh, "silver/events")
     if not warehouse.delta_exists(spark, silver_path):
         raise PipelineError(f"no silver/events table under {wh}: run jobs.enrich first")
-    from delta.tables import DeltaTable
-
-    version = DeltaTable.forPath(spark, silver_path).history(1).select("version").first()[0]
+    version = warehouse.latest_version(spark, silver_path)
+    if gold_is_current(spark, cfg, wh, version):
+        print(f"summarize: silver unchanged since the last run (version {version}); gold kept", flush=True)
+        return {"tables": [], "aggregate_rows": 0, "silver_scans": 0, "seconds": time.perf_counter() - started,
+                "weeks_rederived": "none"}
     scans, weeks, agg = refresh_aggregate(spark, cfg, wh, silver_path, version)
     if agg is None:  # some weeks kept from earlier runs: the whole table
         agg = spark.read.format("delta").load(warehouse.table_path(wh, AGGREGATE)).persist(
@@ -276,11 +296,12 @@ def run(spark: SparkSession, cfg: dict) -> dict:
     seconds = time.perf_counter() - started
     warehouse.append(
         spark.createDataFrame(
-            [(cfg.get("run_id") or new_run_id(), dt.datetime.now(dt.timezone.utc).replace(tzinfo=None), version,
-              scans, n_rows, len(tables), seconds)],
+            [(cfg.get("run_id") or warehouse.new_run_id(), dt.datetime.now(dt.timezone.utc).replace(tzinfo=None), version,
+              scans, n_rows, len(tables), seconds, gold_settings(cfg))],
             RUNS_SCHEMA,
         ),
         warehouse.table_path(wh, "ops/summarize_runs"),
+        merge_schema=True,  # gold_settings joined the table later
     )
     print(f"summarize: {len(tables)} gold tables from {n_rows} aggregate rows; silver scanned {scans} time(s); "
           f"weeks re-derived: {weeks}", flush=True)

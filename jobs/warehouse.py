@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+import uuid
 from pathlib import Path
-
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
+from typing import TYPE_CHECKING
 
 from jobs.cli import PipelineError
+
+if TYPE_CHECKING:  # the plotting step imports this module where Spark may be absent
+    from pyspark.sql import DataFrame, SparkSession
 
 FORMATS = {
     ".jsonl": "json", ".json": "json", ".ndjson": "json",
@@ -88,6 +91,13 @@ def list_input_files(spark: SparkSession, path: str, what: str) -> dict[str, lis
     return grouped
 
 
+def is_delta_table(path: str) -> bool:
+    """True when a local or object-store path holds a Delta table, read without Spark (delta-rs)."""
+    from deltalake import DeltaTable
+
+    return DeltaTable.is_deltatable(path)
+
+
 def delta_exists(spark: SparkSession, path: str) -> bool:
     """True when a Delta table exists at path."""
     from delta.tables import DeltaTable
@@ -104,6 +114,8 @@ def by_day(df: DataFrame, files_per_day: int = 1, spread_by: str = "generation_i
     tasks (by a hash of spread_by) keeps every core busy and the files near a few
     hundred MB, without a second shuffle from Delta's optimized writes.
     """
+    from pyspark.sql import functions as F
+
     if files_per_day <= 1:
         return df.repartition("event_date")
     return df.repartition("event_date", F.pmod(F.xxhash64(spread_by), F.lit(files_per_day)))
@@ -136,3 +148,26 @@ def overwrite(df: DataFrame, path: str, partition_by: list[str] | None = None) -
     if partition_by:
         writer = writer.partitionBy(*partition_by)
     writer.save(path)
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id: UTC time then a random suffix."""
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+
+
+def latest_version(spark: SparkSession, path: str) -> int:
+    """The latest committed version of a Delta table, or -1 when there is none."""
+    from delta.tables import DeltaTable
+
+    if not delta_exists(spark, path):
+        return -1
+    return DeltaTable.forPath(spark, path).history(1).select("version").first()[0]
+
+
+def change_feed(spark: SparkSession, path: str, after_version: int, until_version: int) -> DataFrame:
+    """The rows a Delta table's change data feed records in versions (after_version, until_version]."""
+    return (
+        spark.read.format("delta").option("readChangeFeed", "true")
+        .option("startingVersion", after_version + 1).option("endingVersion", until_version)
+        .load(path)
+    )

@@ -16,11 +16,17 @@ SMALL_MAX_B = 15.0   # small: < 15B
 MEDIUM_MAX_B = 70.0  # medium: 15 to < 70B; large: >= 70B
 
 
+def week_start(ts: Column) -> Column:
+    """The Monday (UTC) that starts the ISO week of a timestamp or date, as a date: the one
+    definition of a week (silver's week_start, and summarize's re-derived weeks)."""
+    return F.date_trunc("week", ts).cast("date")
+
+
 def with_time_keys(df: DataFrame) -> DataFrame:
     """Add `event_date`, `week_start` (ISO Monday, UTC) and `month` (first day). Needs `created_at`."""
     return df.withColumns({
         "event_date": F.to_date("created_at"),
-        "week_start": F.to_date(F.date_trunc("week", "created_at")),
+        "week_start": week_start(F.col("created_at")),
         "month": F.trunc(F.col("created_at").cast("date"), "month"),
     })
 

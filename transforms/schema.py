@@ -34,7 +34,6 @@ LABEL_FIELDS: list[tuple[str, T.DataType, bool]] = [
 ]
 
 EVENT_COLUMNS = [name for name, _, _ in EVENT_FIELDS]
-LABEL_COLUMNS = [name for name, _, _ in LABEL_FIELDS]
 
 # Token counts: at most ingest.max_tokens (default 10^9) per request.
 TOKEN_COLUMNS = ["tokens_prompt", "tokens_completion", "native_tokens_reasoning", "native_tokens_cached"]

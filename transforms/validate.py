@@ -8,7 +8,7 @@ its `reason` (null for a valid row); typing casts the text to the contract types
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -112,10 +112,33 @@ def with_typed_fields(
     return df.withColumns(casts)
 
 
-def with_duplicate_rank(df: DataFrame, keys: list[str], order_by: list[str]) -> DataFrame:
-    """Add `duplicate_rank`: 1 for the first-seen row of each key, 2.. for repeats."""
-    window = Window.partitionBy(*keys).orderBy(*order_by)
-    return df.withColumn("duplicate_rank", F.row_number().over(window))
+def duplicate_flags(valid_keys: DataFrame, keys: list[str], existing_keys: DataFrame | None = None) -> DataFrame:
+    """One row per key that is repeated in the batch or already in bronze: the keys,
+    `_first_file` and `_first_pos` (where the batch saw it first, the smallest
+    (source_file, row_pos); null when the batch holds it once) and `in_bronze`.
+
+    Needs the keys, `source_file` and `row_pos` of the batch's valid rows: narrow
+    columns, so finding duplicates never shuffles whole rows. Usually small: the
+    caller may broadcast it back onto the rows.
+    """
+    repeated = (
+        valid_keys.groupBy(*keys)
+        .agg(F.count(F.lit(1)).alias("_seen"), F.min(F.struct("source_file", "row_pos")).alias("_first"))
+        .filter(F.col("_seen") > 1)
+        .select(*keys, F.col("_first.source_file").alias("_first_file"), F.col("_first.row_pos").alias("_first_pos"))
+    )
+    if existing_keys is None:
+        return repeated.withColumn("in_bronze", F.lit(False))
+    known = valid_keys.select(*keys).join(existing_keys.select(*keys), on=keys, how="left_semi").distinct()
+    return repeated.join(known.withColumn("in_bronze", F.lit(True)), on=keys, how="full").withColumn(
+        "in_bronze", F.coalesce("in_bronze", F.lit(False)))
+
+
+def is_repeat() -> Column:
+    """A row that is not its key's first-seen row in the batch (needs the duplicate_flags columns joined on)."""
+    return F.col("_first_file").isNotNull() & (
+        (F.col("source_file") != F.col("_first_file")) | (F.col("row_pos") != F.col("_first_pos"))
+    )
 
 
 def outcome(is_valid: Column, duplicate_rank: Column, in_bronze: Column, is_skipped: Column | None = None) -> Column:

@@ -2,100 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import matplotlib.pyplot as plt
-import pandas as pd
 import pytest
 
 from figures import agentic, categories, economics, geography, open_closed, retention
-
-W = [dt.date(2025, 5, 5), dt.date(2025, 5, 12)]
-
-
-def frame(rows, columns):
-    return pd.DataFrame(rows, columns=columns)
-
-
-GOLD = {
-    "weekly_segment_share": frame(
-        [(W[0], "closed", 70, 0.7, 0.7), (W[0], "oss_china", 20, 0.2, 0.2), (W[0], "oss_row", 10, 0.1, 0.1),
-         (W[1], "closed", 60, 0.6, 0.65), (W[1], "oss_china", 30, 0.3, 0.25), (W[1], "oss_row", 10, 0.1, 0.1)],
-        ["week_start", "segment", "tokens", "share", "share_4w"]),
-    "weekly_oss_model_share": frame(
-        [(W[0], "deepseek/deepseek-r1", "oss_china", 20, 2 / 3, 2 / 3), (W[0], "mistralai/mistral-nemo", "oss_row", 10, 1 / 3, 1 / 3),
-         (W[1], "deepseek/deepseek-r1", "oss_china", 30, 0.75, 0.7), (W[1], "mistralai/mistral-nemo", "oss_row", 10, 0.25, 0.3)],
-        ["week_start", "model", "segment", "tokens", "share", "share_4w"]),
-    "weekly_oss_concentration": frame(
-        [(W[0], "deepseek/deepseek-r1", 2 / 3, 5 / 9, 2, 2), (W[1], "deepseek/deepseek-r1", 0.75, 0.625, 2, 2)],
-        ["week_start", "top_model", "top_share", "hhi", "models_over_5pct", "oss_models"]),
-    "weekly_size_share": frame(
-        [(W[0], "large", 20, 2 / 3, 2 / 3), (W[0], "small", 10, 1 / 3, 1 / 3), (W[1], "large", 30, 0.75, 0.7),
-         (W[1], "small", 10, 0.25, 0.3)], ["week_start", "size_bucket", "tokens", "share", "share_4w"]),
-    "weekly_category_share": frame(
-        [(W[0], "Programming", 6, 0.6, 0.4, 0.8, 3, 5, 0.6), (W[0], "Roleplay", 4, 0.4, 0.2, 0.6, 2, 5, 0.4),
-         (W[1], "Programming", 7, 0.7, 0.5, 0.9, 3, 5, 0.65), (W[1], "Roleplay", 3, 0.3, 0.1, 0.5, 2, 5, 0.35)],
-        ["week_start", "category", "tokens", "share", "share_ci_low", "share_ci_high", "requests",
-         "labelled_requests", "share_4w"]),
-    "category_segment_mix": frame(
-        [("closed", "Programming", 10, 1.0, 1.0), ("oss_china", "Roleplay", 6, 0.6, 0.1),
-         ("oss_china", "Programming", 4, 0.4, 0.1), ("oss_row", "Roleplay", 5, 1.0, 0.1)],
-        ["segment", "category", "tokens", "share", "spend"]),
-    "weekly_category_segment_share": frame(
-        [(W[0], "Roleplay", "closed", 7, 0.7, 0.7), (W[0], "Roleplay", "oss_row", 3, 0.3, 0.3),
-         (W[1], "Roleplay", "closed", 5, 0.5, 0.6), (W[1], "Roleplay", "oss_row", 5, 0.5, 0.4)],
-        ["week_start", "category", "segment", "tokens", "share", "share_4w"]),
-    "weekly_author_programming_share": frame(
-        [(W[0], "anthropic", 8, 0.8, 8.0, 0.9, 0.8), (W[0], "openai", 2, 0.2, 1.0, 0.1, 0.2),
-         (W[1], "anthropic", 6, 0.6, 6.0, 0.7, 0.7), (W[1], "openai", 4, 0.4, 2.5, 0.3, 0.3)],
-        ["week_start", "author", "tokens", "share", "spend", "spend_share", "share_4w"]),
-    "subcategory_share": frame(
-        [("Roleplay", "Games/Roleplaying Games", 6, 0.6, 0.1), ("Roleplay", "Adult", 4, 0.4, 0.1),
-         ("Programming", "Programming/Other", 10, 1.0, 1.0)], ["category", "subcategory", "tokens", "share", "spend"]),
-    "author_category_mix": frame(
-        [("anthropic", "Programming", 8, 0.8, 1.0), ("anthropic", "Technology", 2, 0.2, 0.1),
-         ("deepseek", "Roleplay", 5, 1.0, 0.1)], ["author", "category", "tokens", "share", "spend"]),
-    "weekly_reasoning_share": frame([(W[0], 100, 40, 0.4), (W[1], 100, 55, 0.55)],
-                                    ["week_start", "tokens", "reasoning_tokens", "share"]),
-    "weekly_tool_call_share": frame([(W[0], 100, 10, 0.1, 0.1, 0), (W[1], 100, 40, 0.4, 0.15, 30)],
-                                    ["week_start", "tokens", "tool_call_tokens", "share", "share_excl_top_account",
-                                     "top_account_tokens"]),
-    "weekly_sequence_length": frame(
-        [(W[0], "All", 10, 1500.0, 150.0, 1650.0, 900.0, 3000.0), (W[1], "All", 10, 1600.0, 160.0, 1760.0, 950.0, 3100.0),
-         (W[0], "Programming", 3, 5000.0, 200.0, 5200.0, 4000.0, 9000.0),
-         (W[1], "Programming", 3, 5500.0, 210.0, 5710.0, 4100.0, 9500.0)],
-        ["week_start", "category", "requests", "avg_prompt_tokens", "avg_completion_tokens", "avg_sequence_tokens",
-         "p50_prompt_tokens", "p90_prompt_tokens"]),
-    "weekly_region_share": frame(
-        [(w, r, 10, s, t, s, t) for w in W for r, s, t in (("North America", 4.8, 0.48), ("Europe", 2.1, 0.21),
-                                                              ("Asia", 3.1, 0.31))],
-        ["week_start", "region", "tokens", "spend", "token_share", "spend_share", "share_4w"]),
-    "language_share": frame([("en", 82, 0.82), ("zh-Hans", 5, 0.05), ("de", 13, 0.13)], ["language", "tokens", "share"]),
-    "cohort_retention": frame(
-        [("m/x", dt.date(2025, 5, 1), k, 50 if k == 0 else None, v, r, s, dt.date(2025, 11, 1))
-         for k, v, r, s in ((0, 50, 1.0, False), (1, 20, 0.4, False), (2, None, None, True), (3, 15, 0.3, False))]
-        + [("m/x", dt.date(2025, 6, 1), k, 40, v, r, False, dt.date(2025, 11, 1))
-           for k, v, r in ((0, 40, 1.0), (1, 8, 0.2), (2, 12, 0.3))],
-        ["model", "cohort_month", "months_since", "cohort_size", "active_accounts", "retention", "suppressed",
-         "data_end_month"]),
-    "cohort_signals": frame(
-        [("m/x", dt.date(2025, 5, 1), "foundational", 3, 0.3, 0.15, 2, 1),
-         ("m/x", dt.date(2025, 6, 1), "boomerang", 2, 0.3, 0.2, 1, None)],
-        ["model", "cohort_month", "signal", "months_since", "value", "baseline", "compared_at", "later_cohorts"]),
-    "category_cost_usage": frame(
-        [("Programming", 1000, 1.0, 1.0, "premium", 0.73, 500.0), ("Roleplay", 900, 0.3, 0.33, "mass_market", 0.73, 500.0),
-         ("Legal", 10, 0.02, 2.0, "specialist", 0.73, 500.0), ("Trivia", 5, 0.001, 0.2, "niche", 0.73, 500.0)],
-        ["category", "tokens", "spend", "cost_per_mtok", "quadrant", "cost_split", "usage_split"]),
-    "model_cost_usage": frame(
-        [("a/x", "a", "closed", 1e8, 200.0, 2.0, "premium_leader", 0.5, 1e6),
-         ("b/y", "b", "oss_china", 5e7, 10.0, 0.2, "efficient_giant", 0.5, 1e6),
-         ("c/z", "c", "oss_row", 1e5, 0.001, 0.01, "long_tail", 0.5, 1e6)],
-        ["model", "author", "segment", "tokens", "spend", "cost_per_mtok", "archetype", "cost_split", "usage_split"]),
-    "price_elasticity": frame(
-        [("all", "ols", -0.06, 0.02, 0.03, -0.1, -0.02, 0.1, 3, 3, None)],
-        ["scope", "method", "elasticity", "std_error", "std_error_hc1", "ci_low", "ci_high", "r2", "n_models",
-         "n_obs", "note"]),
-}
+from tests.helpers import GOLD
 
 CASES = [
     (open_closed.segment_share, ["weekly_segment_share"], "Weekly token share by model segment", "Share of tokens"),

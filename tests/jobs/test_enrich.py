@@ -2,26 +2,8 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from jobs import enrich, ingest
-
-RAW_ACCOUNT = "raw-account-id-7f3a"
-
-
-def event(i, day, model="qwen/qwen3-coder", account=RAW_ACCOUNT):
-    return {
-        "generation_id": f"g{i}", "created_at": f"2025-05-{day:02d}T12:00:00Z", "account_id": account,
-        "model": model, "tokens_prompt": 100 * i, "tokens_completion": 10, "total_cost": 0.001,
-        "billing_country": "fr", "language": "FR",
-    }
-
-
-def write(path: Path, rows):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
+from tests.helpers import RAW_ACCOUNT, event, write
 
 
 def ingest_batch(spark, cfg, wh, events, labels=None):

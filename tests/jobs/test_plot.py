@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from jobs import plot
-from tests.figures.test_figures import GOLD
+from tests.helpers import GOLD
 
 
 def test_report_has_every_section_and_embeds_images(tmp_path):

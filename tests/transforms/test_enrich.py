@@ -175,4 +175,9 @@ def test_model_aliases(spark):
     )
     out = enrich.with_resolved_model(df, aliases)
     assert_column_equality(out, "model", "expected")
-    assert [r.model_variant for r in out.collect()][0] == "gpt-4o-mini"
+    # the name as sent is kept beside the resolved slug, row by row (whatever the row order)
+    assert {(r.model_variant, r.model) for r in out.collect()} == {
+        ("gpt-4o-mini", "openai/gpt-4o-mini"), ("claude-sonnet-4-20250514", "anthropic/claude-sonnet-4"),
+        ("anthropic/claude-sonnet-4-20250514", "anthropic/claude-sonnet-4"),
+        ("openrouter/openai/gpt-4o-mini", "openai/gpt-4o-mini"), ("OpenAI/GPT-4o-mini:free", "openai/gpt-4o-mini"),
+        ("acme/internal-v2", "acme/internal-v2")}

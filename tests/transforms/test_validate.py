@@ -88,17 +88,26 @@ def test_typed_fields_cast_and_default(spark):
     assert row["provider_name"] is None
 
 
-def test_duplicate_rank_keeps_first_seen(spark):
-    df = spark.createDataFrame(
-        [("g1", "b.jsonl", 0), ("g1", "a.jsonl", 7), ("g1", "a.jsonl", 3), ("g2", "a.jsonl", 1)],
+def test_duplicate_flags_keep_the_first_seen_and_know_bronze(spark):
+    batch = spark.createDataFrame(
+        [("g1", "b.jsonl", 0), ("g1", "a.jsonl", 7), ("g1", "a.jsonl", 3), ("g2", "a.jsonl", 1), ("g3", "a.jsonl", 2),
+         ("g4", "a.jsonl", 4)],
         "generation_id string, source_file string, row_pos long",
     )
-    ranked = validate.with_duplicate_rank(df, ["generation_id"], ["source_file", "row_pos"])
+    bronze = spark.createDataFrame([("g2",), ("g4",), ("g9",)], "generation_id string")
+    flags = validate.duplicate_flags(batch, ["generation_id"], bronze)
+    # g1: three copies, the first seen is the smallest (file, position) = (a.jsonl, 3);
+    # g2, g4: once in the batch, already in bronze; g3: once, new (no row); g9: not in the batch.
     expected = spark.createDataFrame(
-        [("g1", "a.jsonl", 3, 1), ("g1", "a.jsonl", 7, 2), ("g1", "b.jsonl", 0, 3), ("g2", "a.jsonl", 1, 1)],
-        "generation_id string, source_file string, row_pos long, duplicate_rank int",
+        [("g1", "a.jsonl", 3, False), ("g2", None, None, True), ("g4", None, None, True)],
+        "generation_id string, _first_file string, _first_pos long, in_bronze boolean",
     )
-    assert_df_equality(ranked, expected, ignore_row_order=True, ignore_nullable=True)
+    assert_df_equality(flags, expected, ignore_row_order=True, ignore_nullable=True)
+    marked = batch.join(flags, on="generation_id", how="left").withColumn("repeat", validate.is_repeat())
+    repeats = sorted((r.generation_id, r.source_file, r.row_pos) for r in marked.filter("repeat").collect())
+    assert repeats == [("g1", "a.jsonl", 7), ("g1", "b.jsonl", 0)]  # every copy but the first seen
+    no_bronze = validate.duplicate_flags(batch, ["generation_id"])
+    assert [(r.generation_id, r.in_bronze) for r in no_bronze.collect()] == [("g1", False)]
 
 
 def test_outcome_is_exactly_one_place(spark):

@@ -1,0 +1,15 @@
+"""The warehouse's table names, in one place (no Spark import: the plotting step and
+the exports read them without a JVM)."""
+
+from __future__ import annotations
+
+# Every gold table summarize writes (CONTRACT 3.2 plus the author-level cohort tables
+# and the category x segment weekly mix), in the order the report reads them.
+GOLD_TABLES = [
+    "weekly_segment_share", "weekly_oss_model_share", "weekly_oss_concentration", "weekly_size_share",
+    "weekly_category_share", "category_segment_mix", "weekly_category_segment_share", "subcategory_share",
+    "weekly_author_programming_share", "author_category_mix", "weekly_reasoning_share", "weekly_tool_call_share",
+    "weekly_sequence_length", "weekly_region_share", "language_share", "cohort_retention",
+    "cohort_retention_author", "cohort_signals", "cohort_signals_author", "category_cost_usage",
+    "model_cost_usage", "price_elasticity",
+]
