@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+from pathlib import Path
 from typing import Any
 
 from pyspark.logger import PySparkLogger
@@ -42,13 +45,20 @@ def build_session(cfg: dict[str, Any], app_name: str | None = None) -> SparkSess
     }
     for key, value in settings.items():
         builder = builder.config(key, value)
-    if spark_cfg.get("delta_pip_packages", True):
+    resolve = bool(spark_cfg.get("delta_pip_packages", True))
+    cached = cached_delta_jars() if resolve else None
+    if cached:  # resolved before: no Ivy run (and no 40-line resolution report) on a warm start
+        builder = builder.config("spark.jars", ",".join(cached))
+    elif resolve:
         from delta import configure_spark_with_delta_pip
 
         from jobs.package import DELTA_EXCLUDES
 
+        print("session: fetching Delta's jars from Maven (once; cached afterwards)", flush=True)
         builder = configure_spark_with_delta_pip(builder).config("spark.jars.excludes", DELTA_EXCLUDES)
     spark = builder.getOrCreate()
+    if resolve and not cached:
+        remember_delta_jars(spark.conf.get("spark.jars", ""))
     # Under spark-submit the driver's JVM starts before this conf, so log4j2.properties
     # above does not reach it: SparkContext's public setLogLevel does. (A Spark Connect
     # client has no SparkContext; its server keeps its own log settings.)
@@ -63,3 +73,37 @@ def quiet_error_context_logs() -> None:
     and an unexpected one still ends with its traceback."""
     for name in ("DataFrameQueryContextLogger", "SQLQueryContextLogger"):
         PySparkLogger.getLogger(name).setLevel(logging.CRITICAL)
+
+
+def _jars_record() -> Path:
+    """Where the jars Ivy resolved for this Delta coordinate are remembered (one path a line)."""
+    from jobs.package import DELTA_EXCLUDES, DELTA_PACKAGE
+
+    tag = hashlib.sha256(f"{DELTA_PACKAGE}|{DELTA_EXCLUDES}".encode()).hexdigest()[:16]
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "state-of-ai" / f"delta-jars-{tag}.txt"
+
+
+def cached_delta_jars() -> list[str] | None:
+    """The local jars an earlier start resolved for the installed delta-spark, when all are still there."""
+    record = _jars_record()
+    if not record.is_file():
+        return None
+    jars = [line for line in record.read_text().splitlines() if line.strip()]
+    local = [j.removeprefix("file://").removeprefix("file:") for j in jars]
+    return jars if jars and all(Path(p).is_file() for p in local) else None
+
+
+def remember_delta_jars(spark_jars: str) -> None:
+    """Record the jars spark-submit's Ivy resolution put on spark.jars (best effort)."""
+    jars = [j for j in spark_jars.split(",") if j.strip().endswith(".jar")]
+    if not any("delta-spark" in j for j in jars):
+        return
+    record = _jars_record()
+    try:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        tmp = record.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text("\n".join(jars) + "\n")
+        tmp.replace(record)  # atomic: a concurrent start reads the old record or the new one
+    except OSError:
+        pass
