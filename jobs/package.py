@@ -76,7 +76,7 @@ if __name__ == "__main__":
     sys.stderr.flush()
     raise SystemExit(code)
 '''
-JOBS = ["generate", "ingest", "enrich", "summarize", "pipeline", "plot"]
+JOBS = ["generate", "ingest", "enrich", "summarize", "pipeline", "plot", "export"]
 
 
 def project_files(root: Path = PROJECT_ROOT) -> list[tuple[Path, str]]:

@@ -36,9 +36,21 @@ def run(spark, cfg: dict) -> dict:
             from jobs import summarize
 
             results[stage] = summarize.run(spark, cfg)
-        results[f"{stage}_seconds"] = time.perf_counter() - started
-        print(f"pipeline: {stage} done in {results[f'{stage}_seconds']:.1f}s", flush=True)
+        results[f"{stage}_seconds"] = seconds = time.perf_counter() - started
+        rows = stage_rows(stage, results[stage])
+        rate = f" ({rows:,} rows, {rows / seconds:,.0f} rows/s)" if rows is not None and seconds > 0 else ""
+        print(f"pipeline: {stage} done in {seconds:.1f}s{rate}", flush=True)
     return results
+
+
+def stage_rows(stage: str, result) -> int | None:
+    """The rows a stage worked through: input rows read (ingest), silver rows written
+    (enrich), aggregate rows gold was derived from (summarize)."""
+    if stage == "ingest":
+        return sum(acc.read for acc in result.values())
+    if stage == "enrich":
+        return result.get("rows")
+    return result.get("aggregate_rows")
 
 
 def main(argv=None) -> int:

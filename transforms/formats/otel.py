@@ -26,6 +26,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from transforms.enrich import with_resolved_model
 from transforms.formats.gateway import CORRUPT
 
 VALUE = T.StructType([
@@ -125,19 +126,14 @@ def parse_lines(lines_df: DataFrame, fields, account_attributes: list[str], cost
         "*",
         F.when(~F.col("is_malformed"), ~is_genai).otherwise(F.lit(False)).alias("is_skipped"),
         model.alias("_model"), prompt.alias("_prompt"), completion.alias("_completion"), cached.alias("_cached"),
-        cost_attr.alias("_cost"),
-        F.lower(F.regexp_extract(F.regexp_replace(F.coalesce(model, F.lit("")), r":[^/]*$", ""), r"([^/]+)$", 1))
-        .alias("_name_last"),
-        F.lower(F.regexp_replace(F.coalesce(model, F.lit("")), r":[^/]*$", "")).alias("_name"),
+        cost_attr.alias("_cost"), F.coalesce(model, F.lit("")).alias("model"),
     )
-    # Resolve the model name to a catalog slug (as enrich does) to price spans without a cost.
-    full = F.broadcast(aliases_df.select(F.col("alias").alias("_name"), F.col("target").alias("_t1")))
-    last = F.broadcast(aliases_df.select(F.col("alias").alias("_name_last"), F.col("target").alias("_t2")))
+    # The model name resolved to a catalog slug by enrich's own rule, to price spans without a cost.
     prices = F.broadcast(prices_df.select(F.col("model").alias("_slug"), F.col("price_prompt_per_mtok").alias("_pp"),
                                           F.col("price_completion_per_mtok").alias("_pc")))
     priced = (
-        with_cols.join(full, on="_name", how="left").join(last, on="_name_last", how="left")
-        .withColumn("_slug", F.coalesce("_t1", "_t2", "_name"))
+        with_resolved_model(with_cols, aliases_df)
+        .withColumnRenamed("model", "_slug").drop("model_variant")
         .join(prices, on="_slug", how="left")
     )
     # List price, no cache discount: OTel spans carry no price, and the catalog's cache
