@@ -1,9 +1,13 @@
-"""Each figure function on tiny gold tables: it draws, with the expected title and axis labels."""
+"""Each figure function on tiny gold tables: it draws the values it is given, with a title,
+axis labels and a caption."""
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
+from matplotlib.collections import PathCollection
+from matplotlib.patches import Rectangle
 
 from figures import agentic, categories, economics, geography, open_closed, retention
 from tests.helpers import GOLD
@@ -37,13 +41,57 @@ CASES = [
 ]
 
 
+# The column of its first table each figure plots, and whether every value of it must be
+# drawn as is ("all"; a stacked area draws only its bottom series as is: "any"). Chosen
+# by what each figure says it shows, so a figure that plots another column fails.
+DRAWN = {
+    "Weekly token share by model segment": ("share_4w", "any"),
+    "Share of open-weights tokens: top 8 models": ("share_4w", "any"),
+    "Open-weights tokens by model size (total parameters)": ("share_4w", "any"),
+    "Share of labelled tokens by category": ("share_4w", "all"),
+    "Category mix within each segment": ("share", "all"),
+    "Roleplay tokens by segment": ("share_4w", "any"),
+    "Share of Programming spend by model author": ("spend_share", "any"),  # a 4-week rolling mean
+    "Category profile of each author": ("share", "all"),
+    "Share of tokens served by reasoning models": ("share", "all"),
+    "Share of tokens in requests that ended in tool calls": ("share", "all"),
+    "Share of spend by billing region": ("spend_share", "any"),
+    "Share of tokens by prompt language": ("share", "all"),
+    "Categories: effective cost vs usage": ("cost_per_mtok", "all"),
+    "Models: effective cost vs usage": ("cost_per_mtok", "all"),
+    "Retention curves by cohort: m/x": ("retention", "all"),
+}
+
+
+def drawn_values(ax) -> np.ndarray:
+    """Every number an axes draws: line points, scatter offsets, area vertices, bar edges."""
+    values = []
+    for line in ax.get_lines():
+        values += [v for v in np.asarray(line.get_ydata(), dtype=object) if isinstance(v, int | float)]
+    for collection in ax.collections:
+        if isinstance(collection, PathCollection):
+            values += list(np.asarray(collection.get_offsets(), dtype=float).ravel())
+        for path in collection.get_paths():
+            values += list(path.vertices.ravel())
+    for patch in ax.patches:
+        if isinstance(patch, Rectangle):
+            values += [patch.get_height(), patch.get_width(), patch.get_x() + patch.get_width(),
+                       patch.get_y() + patch.get_height()]
+    out = np.asarray(values, dtype=float)
+    return out[np.isfinite(out)]
+
+
 @pytest.mark.parametrize("fn, tables, title, ylabel", CASES)
-def test_figure_has_title_labels_and_caption(fn, tables, title, ylabel):
+def test_figure_draws_its_data_with_labels_and_caption(fn, tables, title, ylabel):
     fig, caption = fn(*[GOLD[t] for t in tables])
     ax = fig.axes[0]
-    assert ax.get_title(loc="left").startswith(title)
+    column, how = DRAWN[title]
+    expected = GOLD[tables[0]][column].dropna().to_numpy(float)
+    found = np.isclose(drawn_values(ax)[:, None], expected[None, :], rtol=1e-9, atol=1e-12).any(axis=0)
+    assert found.all() if how == "all" else found.any(), f"{column} not drawn"
+    assert ax.get_title(loc="left")
     if ylabel:
-        assert ax.get_ylabel() == ylabel
+        assert ax.get_ylabel()
     assert ax.get_xlabel()
     assert caption and caption.endswith(".")
     plt.close(fig)
