@@ -27,10 +27,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jobs.cli import PROJECT_ROOT, OneLineParser, PipelineError, exit_with, parse, run_cli
+from jobs.cli import PROJECT_ROOT, STAGES, OneLineParser, PipelineError, exit_with, parse, run_cli
 
 BENCH_DIR = PROJECT_ROOT / "bench"
-STAGES = ["ingest", "enrich", "summarize"]
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 

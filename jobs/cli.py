@@ -38,6 +38,8 @@ def _conf_dir(root: Path) -> Path:
 
 
 CONF_DIR = _conf_dir(PROJECT_ROOT)
+# The pipeline's stages, in order (jobs.pipeline runs them; jobs.bench times them).
+STAGES = ["ingest", "enrich", "summarize"]
 DEFAULT_CONF = CONF_DIR / "local.yaml"
 
 

@@ -17,10 +17,8 @@ if __package__ in (None, ""):  # run as a file by spark-submit: make the project
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from jobs import enrich, ingest  # noqa: E402
-from jobs.cli import base_parser, exit_with, parse, run_cli  # noqa: E402
+from jobs.cli import STAGES, base_parser, exit_with, parse, run_cli  # noqa: E402
 from jobs.session import build_session  # noqa: E402
-
-STAGES = ["ingest", "enrich", "summarize"]
 
 
 def run(spark, cfg: dict) -> dict:
