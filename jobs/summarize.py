@@ -185,27 +185,19 @@ def last_run(spark: SparkSession, wh: str):
     return spark.read.format("delta").load(path).orderBy(F.col("finished_at").desc()).first()
 
 
-def last_summarized_version(spark: SparkSession, wh: str) -> int | None:
-    """The silver version the newest summarize run read, or None."""
-    row = last_run(spark, wh)
-    return None if row is None else row["silver_version"]
-
-
 def gold_settings(cfg: dict) -> str:
     """The settings gold depends on besides silver (thresholds, k_min), as canonical JSON."""
     return json.dumps({"cohorts": cfg.get("cohorts", {}), "economics": cfg.get("economics", {}),
                        "k_min": cfg.get("privacy", {}).get("k_min", 10)}, sort_keys=True, default=str)
 
 
-def gold_is_current(spark: SparkSession, cfg: dict, wh: str, version: int) -> bool:
-    """True when the last completed run derived gold from this silver version with these
-    settings, and every gold table is there: a run then has nothing to do."""
-    if cfg.get("summarize", {}).get("full"):
+def gold_is_current(spark: SparkSession, cfg: dict, wh: str, version: int, last) -> bool:
+    """True when the last completed run (`last`, a row of ops/summarize_runs) derived gold
+    from this silver version with these settings, and every gold table is there: a run
+    then has nothing to do."""
+    if cfg.get("summarize", {}).get("full") or last is None or last["silver_version"] != version:
         return False
-    row = last_run(spark, wh)
-    if row is None or row["silver_version"] != version or "gold_settings" not in row.asDict():
-        return False
-    if row["gold_settings"] != gold_settings(cfg):
+    if last.asDict().get("gold_settings") != gold_settings(cfg):  # also a row from before the column
         return False
     return all(warehouse.delta_exists(spark, warehouse.table_path(wh, f"gold/{name}")) for name in gold_table_names())
 
@@ -230,17 +222,17 @@ def changed_weeks(spark: SparkSession, silver_path: str, after_version: int, unt
     return sorted(r["week_start"] for r in rows if r["week_start"] is not None)
 
 
-def refresh_aggregate(spark: SparkSession, cfg: dict, wh: str, silver_path: str,
-                      version: int) -> tuple[int, str, DataFrame | None]:
-    """Bring silver/weekly_aggregate up to silver's version; return (silver scans, weeks
-    re-derived, the whole aggregate cached when this run computed all of it, else None).
+def refresh_aggregate(spark: SparkSession, cfg: dict, wh: str, silver_path: str, version: int,
+                      previous: int | None) -> tuple[int, str, DataFrame | None]:
+    """Bring silver/weekly_aggregate from `previous` (the silver version of the last run) up
+    to `version`; return (silver scans, weeks re-derived, the whole aggregate cached when
+    this run computed all of it, else None).
 
     Every grouping set of the compact aggregate is keyed by week, so a week's rows
     depend only on that week's silver rows: a run re-derives the weeks whose silver
     changed since the last summarize (late rows, new days) and keeps the others.
     """
     agg_path = warehouse.table_path(wh, AGGREGATE)
-    previous = last_summarized_version(spark, wh)
     full = bool(cfg.get("summarize", {}).get("full")) or previous is None or not warehouse.delta_exists(
         spark, agg_path)
     weeks = None if full else changed_weeks(spark, silver_path, previous, version)
@@ -271,11 +263,13 @@ def run(spark: SparkSession, cfg: dict) -> dict:
     if not warehouse.delta_exists(spark, silver_path):
         raise PipelineError(f"no silver/events table under {wh}: run jobs.enrich first")
     version = warehouse.latest_version(spark, silver_path)
-    if gold_is_current(spark, cfg, wh, version):
+    last = last_run(spark, wh)  # read once: the no-op check and the weeks to re-derive
+    if gold_is_current(spark, cfg, wh, version, last):
         print(f"summarize: silver unchanged since the last run (version {version}); gold kept", flush=True)
         return {"tables": [], "aggregate_rows": 0, "silver_scans": 0, "seconds": time.perf_counter() - started,
                 "weeks_rederived": "none"}
-    scans, weeks, agg = refresh_aggregate(spark, cfg, wh, silver_path, version)
+    previous = None if last is None else last["silver_version"]
+    scans, weeks, agg = refresh_aggregate(spark, cfg, wh, silver_path, version, previous)
     if agg is None:  # some weeks kept from earlier runs: the whole table
         agg = spark.read.format("delta").load(warehouse.table_path(wh, AGGREGATE)).persist(
             StorageLevel.MEMORY_AND_DISK)
