@@ -186,9 +186,8 @@ def classify(
     are never shuffled for the join (a batch that repeats much of bronze falls back
     to a shuffle join). Returns the classified rows and the caches to release.
     """
-    checked = validate.with_rejection_reason(raw, fields, non_negative, extra_rules)
     typed = (
-        validate.with_typed_fields(checked, fields, defaults)
+        validate.validated(raw, fields, non_negative, extra_rules, defaults)
         .withColumn("raw", F.when(F.col("reason").isNotNull(), F.col("raw")))
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
@@ -240,7 +239,7 @@ def ingest_one(
         fields, keys = schema.EVENT_FIELDS, ["generation_id"]
         non_negative, defaults = schema.NON_NEGATIVE_EVENT_COLUMNS, schema.EVENT_DEFAULTS
         bounds = cfg.get("ingest", {})
-        ts = validate.typed(F.col("created_at"), T.TimestampType())
+        ts = F.col("created_at")  # the rules see the typed columns
         extra = [(
             (ts < F.lit(str(bounds.get("min_created_at", "2000-01-01"))).cast("timestamp"))
             | (ts >= F.lit(str(bounds.get("max_created_at", "2100-01-01"))).cast("timestamp")),
@@ -249,14 +248,13 @@ def ingest_one(
         # A token count is a 64-bit integer, but one near 2^63 would overflow every sum
         # it enters (prompt + completion in silver, the weekly totals in gold).
         max_tokens = int(bounds.get("max_tokens", 10**9))
-        extra += [(validate.typed(F.col(name), T.LongType()) > max_tokens, f"{name}_out_of_range")
+        extra += [(F.col(name) > max_tokens, f"{name}_out_of_range")
                   for name in schema.TOKEN_COLUMNS]
         bronze_schema, partition_by = schema.BRONZE_EVENT_SCHEMA, ["event_date"]
     else:
         fields, keys = schema.LABEL_FIELDS, ["generation_id", "category"]
         non_negative, defaults = [], {}
-        conf = validate.typed(F.col("confidence"), T.DoubleType())
-        extra = [(~conf.between(0.0, 1.0), "confidence_out_of_range")]
+        extra = [(~F.col("confidence").between(0.0, 1.0), "confidence_out_of_range")]
         bronze_schema, partition_by = schema.BRONZE_LABEL_SCHEMA, None
 
     bronze_path = warehouse.table_path(wh, f"bronze/{kind}")

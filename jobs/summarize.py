@@ -94,10 +94,18 @@ def cohort_tables(cfg: dict, agg: DataFrame, last_date: dt.date) -> dict[str, Da
     c = cfg.get("cohorts", {})
     k_min = int(cfg.get("privacy", {}).get("k_min", 10))
     end = cohorts.data_end_month(last_date)
-    activity = shares.grouping_set(agg, shares.ACTIVITY)
-    # Small, and read four times each (the table and three parts of the signals): cache them.
-    by_model = cohorts.cohort_retention(activity, "model", end, k_min).cache()
-    by_author = cohorts.author_cohort_retention(activity, end, k_min).cache()
+    # One row per (account, model, month) with activity: all the matrices need, and a
+    # fraction of the activity set's rows (which are per week as well).
+    activity = (shares.grouping_set(agg, shares.ACTIVITY).select("account_key", "model", "author", "month")
+                .distinct().cache())
+    # The model cells feed both matrices, and each matrix is read four times (the table
+    # and three parts of its signals). Cached and filled here, before the gold tables
+    # are written from several threads: otherwise each thread would compute them anew.
+    model_cells = cohorts.retention_cells(activity, "model", end).cache()
+    by_model = cohorts.cohort_retention(activity, "model", end, k_min, cells=model_cells).cache()
+    by_author = cohorts.author_cohort_retention(activity, end, k_min, model_cells=model_cells).cache()
+    by_model.count()
+    by_author.count()
     args = (int(c.get("horizon_months", 5)), float(c.get("min_level", 0.3)), float(c.get("lift", 1.5)),
             float(c.get("min_rise", 0.03)))
     return {
@@ -238,7 +246,8 @@ def refresh_aggregate(spark: SparkSession, cfg: dict, wh: str, silver_path: str,
     weeks = None if full else changed_weeks(spark, silver_path, previous, version)
     silver = spark.read.format("delta").option("versionAsOf", version).load(silver_path)
     if weeks is None:
-        fresh = shares.compact_aggregate(silver)
+        # Rows of a week together: one file per week in the table, not one per week and task.
+        fresh = shares.compact_aggregate(silver).repartition("week_start")
         scans = silver_scans(fresh)  # before caching: the plan that actually reads silver
         fresh = fresh.persist(StorageLevel.MEMORY_AND_DISK)
         warehouse.overwrite(fresh, agg_path, ["week_start"])  # fills the cache gold is derived from
@@ -247,7 +256,7 @@ def refresh_aggregate(spark: SparkSession, cfg: dict, wh: str, silver_path: str,
         return 0, "none", None
     # A predicate on the partition column only: Spark reads just those weeks' days.
     in_weeks = enrich.week_start(F.col("event_date")).isin(weeks)
-    fresh = shares.compact_aggregate(silver.filter(in_weeks))
+    fresh = shares.compact_aggregate(silver.filter(in_weeks)).repartition("week_start")
     scans = silver_scans(fresh)
     (fresh.write.format("delta").mode("overwrite")
      .option("replaceWhere", "week_start IN ({})".format(", ".join(f"DATE'{w}'" for w in weeks)))

@@ -42,9 +42,8 @@ def retention_cells(activity_df: DataFrame, key: str, end_month: dt.date) -> Dat
     """
     end = F.lit(end_month).cast("date")
     months = activity_months(activity_df, key).filter(F.col("month") <= end)
-    first = months.groupBy("account_key", key).agg(F.min("month").alias("cohort_month"))
     counts = (
-        months.join(first, on=["account_key", key], how="inner")
+        months.withColumn("cohort_month", F.min("month").over(Window.partitionBy("account_key", key)))
         .withColumn("months_since", months_between(F.col("month"), F.col("cohort_month")))
         .groupBy(key, "cohort_month", "months_since")
         .agg(F.count(F.lit(1)).alias("active_accounts"))
@@ -76,18 +75,20 @@ def suppress(cells: DataFrame, key: str, end_month: dt.date, suppressed: Column)
     )
 
 
-def cohort_retention(activity_df: DataFrame, key: str, end_month: dt.date, k_min: int) -> DataFrame:
+def cohort_retention(activity_df: DataFrame, key: str, end_month: dt.date, k_min: int,
+                     cells: DataFrame | None = None) -> DataFrame:
     """key, cohort_month, months_since, cohort_size, active_accounts, retention, suppressed, data_end_month.
 
     A cell with fewer than k_min active accounts, and every cell of a cohort with
     fewer than k_min accounts, keeps its row with suppressed = true and null counts
-    and retention.
+    and retention. `cells`: the key's retention_cells when the caller has them already.
     """
-    cells = retention_cells(activity_df, key, end_month)
+    cells = retention_cells(activity_df, key, end_month) if cells is None else cells
     return suppress(cells, key, end_month, primary_suppressed(k_min))
 
 
-def author_cohort_retention(activity_df: DataFrame, end_month: dt.date, k_min: int) -> DataFrame:
+def author_cohort_retention(activity_df: DataFrame, end_month: dt.date, k_min: int,
+                            model_cells: DataFrame | None = None) -> DataFrame:
     """The author matrix, with secondary suppression against the model matrix.
 
     An author's cell counts the union of the accounts of its models' cells at the
@@ -96,10 +97,12 @@ def author_cohort_retention(activity_df: DataFrame, end_month: dt.date, k_min: i
     cells suppressed there: author minus the published models. So an author cell
     is suppressed too when the suppressed model cells under it hold between 1 and
     k_min - 1 accounts in all; and when that happens at months_since 0, the whole
-    author cohort is (its cohort_size is in every cell of the cohort).
+    author cohort is (its cohort_size is in every cell of the cohort). `model_cells`: the
+    model retention_cells when the caller has them already.
     """
     keys = ["author", "cohort_month", "months_since"]
-    models = retention_cells(activity_df, "model", end_month).join(
+    model_cells = retention_cells(activity_df, "model", end_month) if model_cells is None else model_cells
+    models = model_cells.join(
         F.broadcast(activity_df.select("model", "author").distinct()), on="model", how="inner"
     )
     hidden = (

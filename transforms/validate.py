@@ -12,28 +12,9 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-INTEGER_TEXT = r"^\s*[+-]?[0-9]+\s*$"
-
 
 def _is_blank(col: Column) -> Column:
     return col.isNull() | (F.trim(col) == "")
-
-
-def _parses_as(col: Column, dtype: T.DataType) -> Column:
-    """True when a non-blank text value is a valid value of dtype."""
-    text = F.trim(col)
-    if isinstance(dtype, T.LongType):
-        # A long cast would accept "12.7" (truncating), so the text must be an integer;
-        # its range is checked as a decimal so "2^63" is bad, never an overflow.
-        return text.rlike(INTEGER_TEXT) & text.try_cast("decimal(38,0)").between(-(2**63), 2**63 - 1)
-    if isinstance(dtype, T.DoubleType):
-        as_double = text.try_cast("double")
-        return as_double.isNotNull() & ~F.isnan(as_double) & (F.abs(as_double) < F.lit(float("inf")))
-    if isinstance(dtype, T.BooleanType):
-        return F.lower(text).isin("true", "false")
-    if isinstance(dtype, T.TimestampType):
-        return F.try_to_timestamp(text).isNotNull()
-    return F.lit(True)
 
 
 def typed(col: Column, dtype: T.DataType) -> Column:
@@ -41,7 +22,9 @@ def typed(col: Column, dtype: T.DataType) -> Column:
 
     The `try_` forms matter under ANSI mode (Spark 4's default): typing runs on
     every row, rejected ones included, and a plain cast of "abc" would fail the job
-    instead of leaving the row to its quarantine reason.
+    instead of leaving the row to its quarantine reason. `try_cast` to a long takes
+    only integer text within 64 bits ("12.7", "1e3" and 2^63 are null); a boolean is
+    only `true` or `false` in any case.
     """
     text = F.trim(col)
     if isinstance(dtype, T.LongType):
@@ -49,67 +32,60 @@ def typed(col: Column, dtype: T.DataType) -> Column:
     if isinstance(dtype, T.DoubleType):
         return text.try_cast("double")
     if isinstance(dtype, T.BooleanType):
-        return F.lower(text).try_cast("boolean")
+        lower = F.lower(text)
+        return F.when(lower == "true", F.lit(True)).when(lower == "false", F.lit(False))
     if isinstance(dtype, T.TimestampType):
         return F.try_to_timestamp(text)
     return col
 
 
-def rejection_reason(
-    fields: list[tuple[str, T.DataType, bool]],
-    non_negative: list[str],
-    extra_rules: list[tuple[Column, str]] | None = None,
-    format_reason: bool = False,
-) -> Column:
-    """The code of the first rule a raw row breaks, or null when it breaks none.
-
-    Rules in order: `malformed_record`; `missing_<field>` for a blank required
-    field; `bad_<field>` for a value that is not of its type; `negative_<field>`;
-    then any extra (condition, code) rules, evaluated on typed values.
-    """
-    checks: list[tuple[Column, str | Column]] = [(F.col("is_malformed"), "malformed_record")]
-    if format_reason:  # a source format's own reason, after malformed and before the contract's
-        checks.append((F.col("format_reason").isNotNull(), F.col("format_reason")))
-    checks += [(_is_blank(F.col(n)), f"missing_{n}") for n, _, required in fields if required]
-    checks += [
-        (~_is_blank(F.col(n)) & ~_parses_as(F.col(n), t), f"bad_{n}")
-        for n, t, _ in fields
-        if not isinstance(t, T.StringType)
-    ]
-    types = {n: t for n, t, _ in fields}
-    checks += [(typed(F.col(n), types[n]) < 0, f"negative_{n}") for n in non_negative]
-    checks += extra_rules or []
-    return F.coalesce(*[F.when(cond, code if isinstance(code, Column) else F.lit(code)) for cond, code in checks])
+def _is_bad(value: Column, dtype: T.DataType) -> Column:
+    """A typed value that did not parse (null), or a double that is NaN or infinite."""
+    if isinstance(dtype, T.DoubleType):
+        return value.isNull() | F.isnan(value) | (F.abs(value) == F.lit(float("inf")))
+    return value.isNull()
 
 
-def with_rejection_reason(
+def _text(name: str) -> str:
+    return f"_text_{name}"
+
+
+def validated(
     df: DataFrame,
     fields: list[tuple[str, T.DataType, bool]],
     non_negative: list[str],
     extra_rules: list[tuple[Column, str]] | None = None,
+    defaults: dict | None = None,
 ) -> DataFrame:
-    """Add `reason` (null when valid). Needs the text fields and `is_malformed` (and uses
-    `format_reason` when the frame has it)."""
-    return df.withColumn(
-        "reason", rejection_reason(fields, non_negative, extra_rules, "format_reason" in df.columns)
-    )
+    """Add `reason`, the code of the first rule a raw row breaks (null when it breaks
+    none), and cast the text fields to their contract types.
 
-
-def with_typed_fields(
-    df: DataFrame, fields: list[tuple[str, T.DataType, bool]], defaults: dict | None = None
-) -> DataFrame:
-    """Cast the text fields to their contract types; absent optional values get defaults.
-
-    Blank strings of optional text fields become null. Other columns are kept.
+    Rules in order: `malformed_record`; a source format's own `format_reason` (when
+    the frame has the column); `missing_<field>` for a blank required field;
+    `bad_<field>` for a value that is not of its type (`"12.5"` or `"1e3"` for a
+    count, NaN, a boolean other than true/false, an unparseable time); then
+    `negative_<field>`; then the extra (condition, code) rules, which see the typed
+    columns. Each value is cast once, and the rules read the typed values. Blank
+    optional values become null, then take their `defaults`.
     """
     defaults = defaults or {}
-    casts = {}
-    for name, dtype, _ in fields:
-        value = F.when(~_is_blank(F.col(name)), typed(F.col(name), dtype))
-        if name in defaults:
-            value = F.coalesce(value, F.lit(defaults[name]).cast(dtype))
-        casts[name] = value.cast(dtype)
-    return df.withColumns(casts)
+    types = {n: t for n, t, _ in fields}
+    staged = df.withColumnsRenamed({n: _text(n) for n in types}).withColumns({
+        n: F.when(~_is_blank(F.col(_text(n))), typed(F.col(_text(n)), t)) for n, t in types.items()
+    })
+    checks: list[tuple[Column, str | Column]] = [(F.col("is_malformed"), "malformed_record")]
+    if "format_reason" in df.columns:  # a source format's own reason, after malformed and before the contract's
+        checks.append((F.col("format_reason").isNotNull(), F.col("format_reason")))
+    checks += [(_is_blank(F.col(_text(n))), f"missing_{n}") for n, _, required in fields if required]
+    checks += [(~_is_blank(F.col(_text(n))) & _is_bad(F.col(n), t), f"bad_{n}")
+               for n, t in types.items() if not isinstance(t, T.StringType)]
+    checks += [(F.col(n) < 0, f"negative_{n}") for n in non_negative]
+    checks += extra_rules or []
+    reason = F.coalesce(*[F.when(cond, code if isinstance(code, Column) else F.lit(code)) for cond, code in checks])
+    return staged.withColumn("reason", reason).withColumns({
+        n: (F.coalesce(F.col(n), F.lit(defaults[n]).cast(t)) if n in defaults else F.col(n)).cast(t)
+        for n, t in types.items()
+    }).drop(*[_text(n) for n in types])
 
 
 def duplicate_flags(valid_keys: DataFrame, keys: list[str], existing_keys: DataFrame | None = None) -> DataFrame:

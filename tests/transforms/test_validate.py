@@ -30,7 +30,7 @@ def raw_row(is_malformed=False, **changes):
 
 def reasons(spark, rows):
     df = spark.createDataFrame(rows, RAW_SCHEMA)
-    out = validate.with_rejection_reason(df, schema.EVENT_FIELDS, schema.NON_NEGATIVE_EVENT_COLUMNS)
+    out = validate.validated(df, schema.EVENT_FIELDS, schema.NON_NEGATIVE_EVENT_COLUMNS)
     return [r["reason"] for r in out.select("reason").collect()]
 
 
@@ -78,7 +78,9 @@ def test_typed_fields_cast_and_default(spark):
         [raw_row(tokens_prompt=" 42 ", is_byok="true", billing_country="", created_at="2025-05-12T09:00:00+02:00")],
         RAW_SCHEMA,
     )
-    row = validate.with_typed_fields(df, schema.EVENT_FIELDS, schema.EVENT_DEFAULTS).first()
+    row = validate.validated(df, schema.EVENT_FIELDS, schema.NON_NEGATIVE_EVENT_COLUMNS,
+                             defaults=schema.EVENT_DEFAULTS).first()
+    assert row["reason"] is None
     assert row["tokens_prompt"] == 42
     assert row["is_byok"] is True
     assert row["created_at"] == dt.datetime(2025, 5, 12, 7, 0, 0)  # UTC session time
