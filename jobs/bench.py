@@ -66,6 +66,8 @@ class StageRun:
     peak_bytes: dict[str, int] = field(default_factory=dict)
     wall: float = 0.0
     lines: list[str] = field(default_factory=list)
+    baseline: float | None = None  # DuckDB's seconds for the headline tables on the same files
+    agreement: str = ""  # how DuckDB's weekly segment shares compare with the pipeline's gold
 
     @property
     def rows_read(self) -> int:
@@ -144,12 +146,37 @@ def pipeline_args(data: Path, wh: Path) -> list[str]:
 
 
 def local_run(requests: int, data: Path, work: Path) -> StageRun:
+    """The pipeline in local[2] from an empty warehouse, then the DuckDB baseline on the same files."""
     wh = work / f"local-{requests}"
     shutil.rmtree(wh, ignore_errors=True)
     run = run_measured([sys.executable, "-m", "jobs.pipeline", *pipeline_args(data, wh)],
                        f"local[2], {requests:,} requests", requests)
+    run.baseline, run.agreement = run_baseline(data, wh)
+    print(f"  baseline: DuckDB {run.baseline:.1f}s; {run.agreement}", flush=True)
     shutil.rmtree(wh, ignore_errors=True)
     return run
+
+
+def run_baseline(data: Path, wh: Path) -> tuple[float, str]:
+    """Time jobs.baseline (DuckDB, every core) on the year's files, and compare its weekly
+    segment tokens with the pipeline's gold table: the two did the same work."""
+    import duckdb
+    from deltalake import DeltaTable
+
+    from jobs import baseline
+
+    con = duckdb.connect()
+    result = baseline.run(str(data / "events"), str(data / "labels"), con=con)
+    ours = DeltaTable(str(wh / "gold" / "weekly_segment_share")).to_pyarrow_table(
+        columns=["week_start", "segment", "tokens", "share"])
+    con.register("gold_segment_share", ours)
+    keys, same_tokens, max_diff = con.execute("""
+        SELECT count(*), count(*) FILTER (WHERE d.tokens = g.tokens), max(abs(d.share - g.share))
+        FROM weekly_segment_share d FULL JOIN gold_segment_share g USING (week_start, segment)
+    """).fetchone()
+    agreement = (f"weekly segment tokens equal in {same_tokens:,} of {keys:,} (week, segment) rows, "
+                 f"largest share difference {max_diff or 0.0:.2g}")
+    return result.total, agreement
 
 
 def cluster_run(requests: int, data: Path, work: Path) -> StageRun:
@@ -194,6 +221,13 @@ def table(run: StageRun) -> list[str]:
         f"Silver scanned {run.silver_scans} time(s) for all gold tables.",
         "",
     ]
+    if run.baseline:
+        lines += [
+            f"DuckDB baseline (`jobs.baseline`: the same files to the headline tables, in memory): "
+            f"**{run.baseline:.1f} s**; raw files to gold is **{total / run.baseline:.1f}x** that "
+            f"({run.wall / run.baseline:.1f}x with Spark's start-up). Check: {run.agreement}.",
+            "",
+        ]
     return lines
 
 

@@ -124,9 +124,12 @@ def run(spark: SparkSession, cfg: dict) -> dict:
 
     threshold = float(cfg.get("enrich", {}).get("label_confidence_threshold", 0.5))
     chosen = enrich.chosen_labels(labels, reference.load_taxonomy(spark), threshold)
+    # Labels are a small sample of requests: when there are few enough of them (a count
+    # Delta answers from its metadata), they are broadcast and the events never shuffled.
+    broadcast_labels = labels.count() <= int(cfg.get("enrich", {}).get("broadcast_labels", 2_000_000))
     silver = enrich.silver_events(
         events, chosen, reference.load_models(spark, cfg.get("models")), reference.load_regions(spark), key,
-        reference.load_aliases(spark, cfg.get("models")),
+        reference.load_aliases(spark, cfg.get("models")), broadcast_labels,
     )
     # The run's figures are observed while the write runs: no second pass over the rows.
     observed = Observation("enrich")
@@ -136,8 +139,13 @@ def run(spark: SparkSession, cfg: dict) -> dict:
         F.sum(F.when(~F.col("in_catalog"), 1).otherwise(0)).alias("unknown_rows"),
         F.size(F.collect_set("event_date")).alias("dates"),  # one value per day
     )
-    # One shuffle on event_date: a few files per day instead of one per day and task.
-    writer = warehouse.by_day(silver, warehouse.files_per_day(cfg)).write.format("delta").mode("overwrite").partitionBy("event_date")
+    # Bronze holds each day in its own files, and with the labels broadcast every task
+    # keeps the rows of the files it read: the days stay apart with no shuffle, as many
+    # files per day as bronze has. A shuffle join on generation_id mixes the days, and
+    # then one shuffle on event_date makes a few files per day instead of one per day and task.
+    if not broadcast_labels:
+        silver = warehouse.by_day(silver, warehouse.files_per_day(cfg))
+    writer = silver.write.format("delta").mode("overwrite").partitionBy("event_date")
     if replace_where is None:
         writer = writer.option("overwriteSchema", "true")
     else:

@@ -64,11 +64,22 @@ def silver_scans(df: DataFrame) -> int:
     return len(re.findall(r"FileScan parquet|(?<!File)Scan parquet", plan))
 
 
+def cached_sets(spark: SparkSession, agg: DataFrame) -> DataFrame:
+    """The aggregate with its two small grouping sets (the cube and the prompt histogram)
+    cached apart, in as many partitions as the cluster has cores: every gold table then
+    reads only its set's rows, not the whole aggregate in every shuffle partition. The
+    activity set (by far the largest) stays in the aggregate's own cache."""
+    cores = spark.sparkContext.defaultParallelism
+    small = [shares.grouping_set(agg, s).coalesce(cores).persist(StorageLevel.MEMORY_AND_DISK)
+             for s in (shares.CUBE, shares.PROMPT_HIST)]
+    for part in small:
+        part.count()
+    return small[0].unionByName(small[1]).unionByName(shares.grouping_set(agg, shares.ACTIVITY))
+
+
 def share_tables(agg: DataFrame) -> dict[str, DataFrame]:
     """Every share table of CONTRACT 3.2 (other than cohorts and cost), from the compact aggregate."""
-    cube = shares.grouping_set(agg, shares.CUBE)
-    activity = shares.grouping_set(agg, shares.ACTIVITY)
-    hist = shares.grouping_set(agg, shares.PROMPT_HIST)
+    cube, activity, hist = (shares.grouping_set(agg, s) for s in (shares.CUBE, shares.ACTIVITY, shares.PROMPT_HIST))
     oss_models = shares.weekly_oss_model_share(cube)
     return {
         "weekly_segment_share": shares.weekly_segment_share(cube),
@@ -286,7 +297,7 @@ def run(spark: SparkSession, cfg: dict) -> dict:
         n_rows, last_date = agg.agg(F.count(F.lit(1)), F.max("last_date")).first()
         if last_date is None:
             raise PipelineError(f"silver/events under {wh} is empty: nothing to summarize")
-        tables = gold_tables(spark, cfg, agg, last_date)
+        tables = gold_tables(spark, cfg, cached_sets(spark, agg), last_date)
         # The tables are small and independent: write them from a few threads, so the
         # per-commit overhead of Delta overlaps instead of adding up.
         with ThreadPoolExecutor(max_workers=int(cfg.get("summarize", {}).get("write_threads", 4))) as pool:

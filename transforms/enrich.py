@@ -235,9 +235,14 @@ def chosen_labels(labels_df: DataFrame, taxonomy_df: DataFrame, threshold: float
     )
 
 
-def with_category(df: DataFrame, chosen_df: DataFrame) -> DataFrame:
-    """Add category, subcategory, category_path, label_confidence (null when unlabelled) and `is_labelled`."""
-    return df.join(chosen_df, on="generation_id", how="left").withColumn(
+def with_category(df: DataFrame, chosen_df: DataFrame, broadcast: bool = False) -> DataFrame:
+    """Add category, subcategory, category_path, label_confidence (null when unlabelled) and `is_labelled`.
+
+    `broadcast`: the chosen labels are few enough to ship to every task, so the
+    events are joined where they are read instead of being shuffled by generation_id.
+    """
+    labels = F.broadcast(chosen_df) if broadcast else chosen_df
+    return df.join(labels, on="generation_id", how="left").withColumn(
         "is_labelled", F.col("category").isNotNull()
     )
 
@@ -260,25 +265,28 @@ def silver_events(
     regions_df: DataFrame,
     account_key: bytes,
     aliases_df: DataFrame | None = None,
+    broadcast_labels: bool = False,
 ) -> DataFrame:
-    """Bronze events -> silver rows: every column of CONTRACT 3.1, raw account ids replaced."""
+    """Bronze events -> silver rows: every column of CONTRACT 3.1, raw account ids replaced.
+    `broadcast_labels`: see with_category."""
     resolved = events_df if aliases_df is None else events_df.transform(with_resolved_model, aliases_df)
     return (
         resolved.transform(with_time_keys)
         .transform(with_tokens)
         .transform(with_model_attributes, models_df)
         .transform(with_segment_and_size)
-        .transform(enrich_request_columns, chosen_df, regions_df, account_key)
+        .transform(enrich_request_columns, chosen_df, regions_df, account_key, broadcast_labels)
         .select(*SILVER_COLUMNS)
     )
 
 
-def enrich_request_columns(df: DataFrame, chosen_df: DataFrame, regions_df: DataFrame, account_key: bytes) -> DataFrame:
+def enrich_request_columns(df: DataFrame, chosen_df: DataFrame, regions_df: DataFrame, account_key: bytes,
+                           broadcast_labels: bool = False) -> DataFrame:
     """Region, language, tool-call flag, category and account key (the per-request columns)."""
     return (
         df.transform(with_region, regions_df)
         .transform(with_language)
         .transform(with_tool_call_flag)
-        .transform(with_category, chosen_df)
+        .transform(with_category, chosen_df, broadcast_labels)
         .transform(with_account_key, account_key)
     )
