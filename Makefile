@@ -28,10 +28,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
-# Generates 1M and 10M requests once (cached in bench/data), runs every stage in
-# local[2] and 1M on a loopback standalone cluster; writes bench/results.md.
+# Generates 2M and 10M requests once (cached in bench/data), runs every stage in
+# local[2], then the DuckDB baseline on the same files, and 2M on a loopback
+# standalone cluster; writes bench/results.md.
 bench: $(STAMP)
-	$(PY) -m jobs.bench --sizes 1000000,10000000 --cluster 1000000 --out bench/results.md
+	$(PY) -m jobs.bench --sizes 2000000,10000000 --cluster 2000000 --out bench/results.md
 
 dist: $(STAMP)
 	$(PY) -m jobs.package --out dist

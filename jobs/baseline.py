@@ -9,8 +9,8 @@ parse the JSON Lines with an explicit schema, drop the rows ingest would quarant
 generation_id, resolve the model against the catalog (segment), pick each request's
 label (highest confidence at or over the threshold, bucket by the longest taxonomy
 prefix), then: weekly segment shares, weekly open-weights model shares, weekly
-category shares, model retention cohorts, cost and usage per model, and the
-cross-model price elasticity (OLS of log tokens on log cost per 1M). Nothing is
+category shares, model retention cohorts, cost and usage per model (billed traffic
+of catalog models), and the cross-model price elasticity (OLS of log tokens on log cost per 1M). Nothing is
 written to disk: what it measures is the engine's floor, not a warehouse.
 
 DuckDB is a dev/bench dependency only; nothing in the pipeline imports this module.
@@ -97,11 +97,10 @@ STEPS = {
         FROM cohorts GROUP BY model, cohort_month, month
     """,
     "model_cost_usage": """
-        SELECT model, any_value(segment) AS segment, sum(tokens) AS tokens,
-               sum(total_cost) FILTER (WHERE NOT is_byok) AS spend,
-               1e6 * sum(total_cost) FILTER (WHERE NOT is_byok)
-                   / nullif(sum(tokens) FILTER (WHERE NOT is_byok), 0) AS cost_per_mtok
-        FROM silver GROUP BY model
+        SELECT model, any_value(segment) AS segment, sum(tokens) AS tokens, sum(total_cost) AS spend,
+               1e6 * sum(total_cost) / sum(tokens) AS cost_per_mtok
+        FROM silver WHERE NOT is_byok AND segment <> 'unknown'
+        GROUP BY model HAVING sum(tokens) > 0 AND sum(total_cost) > 0
     """,
     "price_elasticity": """
         SELECT regr_slope(ln(tokens), ln(cost_per_mtok)) AS elasticity, regr_r2(ln(tokens), ln(cost_per_mtok)) AS r2,

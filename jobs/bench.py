@@ -1,13 +1,17 @@
-"""The benchmark: every stage of the pipeline at 1M and 10M requests, timed and measured.
+"""The benchmark: every stage of the pipeline at 2M and 10M requests, timed and measured,
+against a single-node engine doing the same work.
 
-    python -m jobs.bench [--sizes 1000000,10000000] [--cluster N] [--out bench/results.md]
+    python -m jobs.bench [--sizes 2000000,10000000] [--cluster N] [--out bench/results.md]
 
 Each size's synthetic year is generated once into bench/data/<size> and reused while
 its _manifest.json says the same size. The pipeline then runs from an empty warehouse
 as one process (`python -m jobs.pipeline`, local[2] from conf/local.yaml), the way a
 user runs it; its stage lines give the wall time of each stage, and the resident
 memory of its whole process tree (Python driver, JVM, Python workers) is sampled
-twice a second and attributed to the stage running at the time. With --cluster the
+twice a second and attributed to the stage running at the time. After each local run,
+`jobs.baseline` (DuckDB) computes the headline tables from the same files, timed in
+the same process, and its weekly segment tokens are compared with the pipeline's
+gold: the ratio of the two times is the figure to watch. With --cluster the
 same pipeline on N requests is also submitted to a loopback standalone cluster (two
 workers of one core each, sharing the machine's two cores with the driver). The results go to bench/results.md, one table per run.
 """
@@ -267,7 +271,7 @@ def write_results(out: Path, runs: list[StageRun], generated: dict[int, float | 
 def main(argv=None) -> int:
     """Command-line entry point."""
     parser = OneLineParser(prog="jobs.bench", description="Benchmark the pipeline stages.")
-    parser.add_argument("--sizes", default="1000000,10000000", help="comma-separated request counts")
+    parser.add_argument("--sizes", default="2000000,10000000", help="comma-separated request counts")
     parser.add_argument("--cluster", type=int, metavar="N",
                         help="also run N requests (one of --sizes) on a loopback standalone cluster")
     parser.add_argument("--data", default=str(BENCH_DIR / "data"), help="cache of generated years")

@@ -49,10 +49,27 @@ RUNS_SCHEMA = T.StructType([
 ])
 
 
-# The compact aggregate of silver (see transforms.shares), kept per week so a run
-# re-derives only the weeks whose silver rows changed. Keyed by account_key (the
-# pseudonym) like silver itself: it is not a gold table and is never published.
+# The compact aggregate of silver (see transforms.shares), kept per week (the cube and
+# the prompt histogram) and per month (the activity) so a run re-derives only the
+# periods whose silver rows changed. Keyed by account_key (the pseudonym) like silver
+# itself: it is not a gold table and is never published.
 AGGREGATE = "silver/weekly_aggregate"
+AGGREGATE_PARTITIONS = ["grouping_set", "period"]
+
+
+def with_period(agg: DataFrame) -> DataFrame:
+    """Add `period`, the aggregate's partition: the month of an activity row, the week of any other."""
+    return agg.withColumn("period", F.when(F.col("grouping_set") == shares.ACTIVITY, F.col("month"))
+                          .otherwise(F.col("week_start")))
+
+
+def months_of(weeks: list[dt.date]) -> list[dt.date]:
+    """The first days of the months the days of these weeks fall in."""
+    return sorted({day.replace(day=1) for w in weeks for day in (w, w + dt.timedelta(days=6))})
+
+
+def _dates(values: list[dt.date]) -> str:
+    return ", ".join(f"DATE'{v}'" for v in values)
 
 
 def silver_scans(df: DataFrame) -> int:
@@ -105,10 +122,8 @@ def cohort_tables(cfg: dict, agg: DataFrame, last_date: dt.date) -> dict[str, Da
     c = cfg.get("cohorts", {})
     k_min = int(cfg.get("privacy", {}).get("k_min", 10))
     end = cohorts.data_end_month(last_date)
-    # One row per (account, model, month) with activity: all the matrices need, and a
-    # fraction of the activity set's rows (which are per week as well).
-    activity = (shares.grouping_set(agg, shares.ACTIVITY).select("account_key", "model", "author", "month")
-                .distinct().cache())
+    # One row per (account, model, month) with activity: all the matrices need.
+    activity = shares.grouping_set(agg, shares.ACTIVITY).select("account_key", "model", "author", "month").cache()
     # The model cells feed both matrices, and each matrix is read four times (the table
     # and three parts of its signals). Cached and filled here, before the gold tables
     # are written from several threads: otherwise each thread would compute them anew.
@@ -247,31 +262,40 @@ def refresh_aggregate(spark: SparkSession, cfg: dict, wh: str, silver_path: str,
     to `version`; return (silver scans, weeks re-derived, the whole aggregate cached when
     this run computed all of it, else None).
 
-    Every grouping set of the compact aggregate is keyed by week, so a week's rows
-    depend only on that week's silver rows: a run re-derives the weeks whose silver
-    changed since the last summarize (late rows, new days) and keeps the others.
+    The cube and the prompt histogram are keyed by week and the activity by month, so
+    a period's rows depend only on that period's silver rows: a run re-derives the
+    weeks whose silver changed since the last summarize (late rows, new days) and the
+    months those weeks touch, reading only their days, and keeps every other period.
     """
     agg_path = warehouse.table_path(wh, AGGREGATE)
-    full = bool(cfg.get("summarize", {}).get("full")) or previous is None or not warehouse.delta_exists(
-        spark, agg_path)
+    full = (bool(cfg.get("summarize", {}).get("full")) or previous is None
+            or not warehouse.delta_exists(spark, agg_path)
+            or "period" not in spark.read.format("delta").load(agg_path).columns)  # written by an older layout
     weeks = None if full else changed_weeks(spark, silver_path, previous, version)
     silver = spark.read.format("delta").option("versionAsOf", version).load(silver_path)
     if weeks is None:
-        # Rows of a week together: one file per week in the table, not one per week and task.
-        fresh = shares.compact_aggregate(silver).repartition("week_start")
+        # Rows of a period together: one file per period in the table, not one per period and task.
+        fresh = with_period(shares.compact_aggregate(silver)).repartition(*AGGREGATE_PARTITIONS)
         scans = silver_scans(fresh)  # before caching: the plan that actually reads silver
         fresh = fresh.persist(StorageLevel.MEMORY_AND_DISK)
-        warehouse.overwrite(fresh, agg_path, ["week_start"])  # fills the cache gold is derived from
+        warehouse.overwrite(fresh, agg_path, AGGREGATE_PARTITIONS)  # fills the cache gold is derived from
         return scans, "all", fresh
     if not weeks:
         return 0, "none", None
-    # A predicate on the partition column only: Spark reads just those weeks' days.
-    in_weeks = enrich.week_start(F.col("event_date")).isin(weeks)
-    fresh = shares.compact_aggregate(silver.filter(in_weeks)).repartition("week_start")
+    months = months_of(weeks)
+    day = F.col("event_date")
+    # Predicates on the partition column only: Spark reads just those days.
+    scope = enrich.week_start(day).isin(weeks) | F.trunc(day, "month").isin(months)
+    is_activity = F.col("grouping_set") == shares.ACTIVITY
+    fresh = (
+        with_period(shares.compact_aggregate(silver.filter(scope)))
+        .filter((~is_activity & F.col("period").isin(weeks)) | (is_activity & F.col("period").isin(months)))
+        .repartition(*AGGREGATE_PARTITIONS)
+    )
     scans = silver_scans(fresh)
-    (fresh.write.format("delta").mode("overwrite")
-     .option("replaceWhere", "week_start IN ({})".format(", ".join(f"DATE'{w}'" for w in weeks)))
-     .save(agg_path))
+    replace = (f"(grouping_set <> {shares.ACTIVITY} AND period IN ({_dates(weeks)})) OR "
+               f"(grouping_set = {shares.ACTIVITY} AND period IN ({_dates(months)}))")
+    fresh.write.format("delta").mode("overwrite").option("replaceWhere", replace).save(agg_path)
     return scans, str(len(weeks)), None
 
 

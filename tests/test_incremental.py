@@ -10,6 +10,7 @@ equals a rebuild from both batches at once.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -133,3 +134,12 @@ def test_late_data_and_a_killed_run_end_equal_to_a_rebuild(spark, cfg, tmp_path)
     # (the cohort tables of these few May days are empty, and Delta 4 commits nothing for an
     # overwrite that neither adds nor removes a file: a table with rows shows the commit)
     assert latest_version(spark, f"{rebuilt}/gold/weekly_segment_share") == versions["weekly_segment_share"] + 1
+
+
+def test_a_changed_week_re_derives_the_activity_of_every_month_it_touches():
+    from jobs.summarize import months_of
+
+    # The week of Monday 2025-04-28 runs to Sunday 2025-05-04: April's and May's activity.
+    assert months_of([dt.date(2025, 4, 28)]) == [dt.date(2025, 4, 1), dt.date(2025, 5, 1)]
+    assert months_of([dt.date(2025, 5, 5), dt.date(2025, 5, 12)]) == [dt.date(2025, 5, 1)]
+    assert months_of([dt.date(2025, 12, 29)]) == [dt.date(2025, 12, 1), dt.date(2026, 1, 1)]

@@ -4,13 +4,14 @@ A share whose denominator can be zero (a week of zero-token requests) uses
 `try_divide`: null, as the table's definition says, never a DIVIDE_BY_ZERO under
 ANSI mode.
 
-`compact_aggregate` reads silver's rows once and produces three grouping sets in
-one shuffle (an explode-based GROUPING SETS):
+`compact_aggregate` reads silver's rows once and produces three grouping sets (an
+explode-based GROUPING SETS):
 
 - `cube`: week x model x segment x size x reasoning x tool call x BYOK x category x
   subcategory x region x language, with token, spend and squared-token sums;
-- `activity`: account_key x model x author x week x month, with tokens (for the top
-  account and for cohort retention);
+- `activity`: account_key x model x author x month, with tokens, and `weeks`, the
+  tokens and tool-call tokens of each week of the month the account was active in
+  (cohort retention needs the month; the top account's weekly share needs its weeks);
 - `prompt_hist`: week x category x log-spaced prompt-length bin, with counts (for
   percentiles).
 
@@ -23,10 +24,12 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from transforms.enrich import week_start
+
 CUBE, ACTIVITY, PROMPT_HIST = 1, 2, 3
 CUBE_KEYS = ["week_start", "model", "author", "segment", "size_bucket", "is_reasoning_model", "is_tool_call",
              "is_byok", "category", "subcategory", "region", "language"]
-ACTIVITY_KEYS = ["account_key", "model", "author", "week_start", "month"]
+ACTIVITY_KEYS = ["account_key", "model", "author", "month"]
 HIST_KEYS = ["week_start", "category", "prompt_bin"]
 BINS_PER_OCTAVE = 16  # prompt-length bins 2^(1/16) wide: a percentile is within +-2.2% of the truth
 ALL = "All"
@@ -49,14 +52,28 @@ def bin_value(bin_col: Column) -> Column:
     return F.pow(F.lit(2.0), (bin_col.cast("double") + 0.5) / BINS_PER_OCTAVE) - 1.0
 
 
+WEEKS_TYPE = T.ArrayType(T.StructType([
+    T.StructField("week_start", T.DateType()), T.StructField("tokens", T.LongType()),
+    T.StructField("tool_call_tokens", T.LongType()),
+]))
+WEEKS_PER_MONTH = 6  # the ISO weeks one calendar month can touch
+_SUMS = ["requests", "tokens", "tokens_prompt", "tokens_completion", "tokens_sq", "spend", "tool_call_tokens",
+         "reasoning_tokens"]
+
+
 def compact_aggregate(silver_df: DataFrame) -> DataFrame:
     """One pass over silver -> the three grouping sets, told apart by `grouping_set`.
 
-    Needs the silver columns named in CUBE_KEYS and ACTIVITY_KEYS plus tokens_prompt,
-    tokens_completion, tokens, total_cost, event_date. Returns every key column (null where a
-    set does not use it) and the sums requests, tokens, tokens_prompt,
-    tokens_completion, tokens_sq, spend (BYOK excluded), tool_call_tokens,
-    reasoning_tokens, and last_date (the latest event_date).
+    Needs the silver columns named in CUBE_KEYS and ACTIVITY_KEYS plus week_start,
+    tokens_prompt, tokens_completion, tokens, total_cost, event_date. Returns every key
+    column (null where a set does not use it), the sums requests, tokens,
+    tokens_prompt, tokens_completion, tokens_sq, spend (BYOK excluded),
+    tool_call_tokens, reasoning_tokens, last_date (the latest event_date) and, on
+    activity rows, `weeks` (week_start, tokens, tool_call_tokens per week of the month).
+
+    The three sets come out of one shuffle keyed by week; the activity rows, per
+    account, model and week there, are then summed to the month in a second, much
+    smaller shuffle that keeps each week's tokens in `weeks`.
     """
     all_keys = list(dict.fromkeys(CUBE_KEYS + ACTIVITY_KEYS + HIST_KEYS))
     source = silver_df.withColumn("prompt_bin", prompt_bin(F.col("tokens_prompt")))
@@ -68,9 +85,11 @@ def compact_aggregate(silver_df: DataFrame) -> DataFrame:
               for k in all_keys],
         )
 
-    sets = F.array(key_struct(CUBE, CUBE_KEYS), key_struct(ACTIVITY, ACTIVITY_KEYS), key_struct(PROMPT_HIST, HIST_KEYS))
+    weekly_activity = ACTIVITY_KEYS + ["week_start"]
+    sets = F.array(key_struct(CUBE, CUBE_KEYS), key_struct(ACTIVITY, weekly_activity),
+                   key_struct(PROMPT_HIST, HIST_KEYS))
     tokens = F.col("tokens")
-    return (
+    by_week = (
         source.select(
             F.explode(sets).alias("k"), "tokens", "tokens_prompt", "tokens_completion", "total_cost",
             F.col("is_byok").alias("_byok"), F.col("is_tool_call").alias("_tool"),
@@ -90,6 +109,29 @@ def compact_aggregate(silver_df: DataFrame) -> DataFrame:
             F.sum(F.when(F.col("_reasoning"), tokens).otherwise(0)).alias("reasoning_tokens"),
             F.max("event_date").alias("last_date"),
         )
+    )
+    # The second step regroups every row (one plan, so silver is read once): a cube or
+    # histogram row is its own group (its week stays in the key), activity rows of the
+    # same month come together, each week's tokens summed into its slot of the month
+    # (a month touches at most 6 weeks) and the slots then listed in `weeks`.
+    is_activity = F.col("grouping_set") == ACTIVITY
+    first_week = week_start(F.col("month"))
+    slot = F.floor(F.datediff(F.col("_week"), first_week) / 7)
+    slots = [(i, c) for i in range(WEEKS_PER_MONTH) for c in ("tokens", "tool_call_tokens")]
+    weeks = F.filter(
+        F.array(*[F.struct(F.date_add(first_week, 7 * i).alias("week_start"), F.col(f"_tokens_{i}").alias("tokens"),
+                           F.col(f"_tool_call_tokens_{i}").alias("tool_call_tokens"))
+                  for i in range(WEEKS_PER_MONTH)]),
+        lambda w: w["tokens"].isNotNull(),  # a slot no row fell in sums to null
+    )
+    return (
+        by_week.withColumnRenamed("week_start", "_week")
+        .withColumn("week_start", F.when(~is_activity, F.col("_week")))
+        .groupBy("grouping_set", *all_keys)
+        .agg(*[F.sum(c).alias(c) for c in _SUMS], F.max("last_date").alias("last_date"),
+             *[F.sum(F.when(is_activity & (slot == i), F.col(c))).alias(f"_{c}_{i}") for i, c in slots])
+        .withColumn("weeks", F.when(is_activity, weeks).cast(WEEKS_TYPE))
+        .drop(*[f"_{c}_{i}" for i, c in slots])
     )
 
 
@@ -282,11 +324,14 @@ def weekly_reasoning_share(cube: DataFrame) -> DataFrame:
 
 def top_account_weekly(activity: DataFrame) -> DataFrame:
     """week_start, top_tokens, top_tool_call_tokens of the account with the most tokens over the window
-    (ties: the smaller key). The key itself stays out of gold."""
+    (ties: the smaller key), from the `weeks` of its activity rows. The key itself stays out of gold."""
     totals = activity.groupBy("account_key").agg(F.sum("tokens").alias("account_tokens"))
     top = totals.orderBy(F.col("account_tokens").desc(), "account_key").limit(1).select("account_key")
-    return activity.join(top, on="account_key", how="inner").groupBy("week_start").agg(
-        F.sum("tokens").alias("top_tokens"), F.sum("tool_call_tokens").alias("top_tool_call_tokens")
+    return (
+        activity.join(top, on="account_key", how="inner")
+        .select(F.explode("weeks").alias("w")).select("w.*")
+        .groupBy("week_start").agg(F.sum("tokens").alias("top_tokens"),
+                                   F.sum("tool_call_tokens").alias("top_tool_call_tokens"))
     )
 
 
