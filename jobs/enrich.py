@@ -156,7 +156,8 @@ def run(spark: SparkSession, cfg: dict) -> dict:
     rows, n_dates = int(figures["rows"]), int(figures["dates"])
     unknown = []
     if figures["unknown_rows"]:
-        # Only when there are some: Delta's file statistics on in_catalog skip every file without them.
+        # Only when there are some: a second read of the rows just written (in_catalog, a
+        # boolean, has no min/max statistics in Delta, so no file is skipped).
         written = spark.read.format("delta").load(silver_path).filter(~F.col("in_catalog"))
         if scope is not None:
             written = written.filter(scope)
