@@ -4,7 +4,7 @@ tables from the same raw files, on the same machine.
     python -m jobs.baseline --events PATH --labels PATH [--models CSV] [--threads N]
 
 It does the same work the pipeline must do to reach those tables, in one process:
-parse the JSON Lines with an explicit schema, drop the rows ingest would quarantine
+parse each JSON line with an explicit schema, drop the rows ingest would quarantine
 (missing keys, unparseable times, negative counts), keep the first row of a repeated
 generation_id, resolve the model against the catalog (segment), pick each request's
 label (highest confidence at or over the threshold, bucket by the longest taxonomy
@@ -35,21 +35,30 @@ LABEL_COLUMNS = {"generation_id": "VARCHAR", "category": "VARCHAR", "confidence"
 
 # Each statement builds one table from the ones before it.
 STEPS = {
-    "silver": """
+    "lines": """
+        -- Line by line, as ingest reads: DuckDB's read_json with ignore_errors loses the
+        -- line after a truncated one, so each line is parsed on its own (a line that is
+        -- not JSON gives a row of nulls, which the next step drops).
+        SELECT unnest(CASE WHEN json_valid(line) THEN json_transform(line, {event_structure}) END), filename
+        FROM read_csv({events}, columns = {{'line': 'VARCHAR'}}, header = false, delim = '\x01',
+                      quote = '', escape = '', filename = true)
+    """,
+    "events": """
         WITH parsed AS (
             SELECT generation_id, account_id, model, tokens_prompt, tokens_completion, total_cost,
                    coalesce(is_byok, false) AS is_byok,
                    try_cast(created_at AS TIMESTAMPTZ)::TIMESTAMP AS created_at, filename
-            FROM read_json({events}, format = 'newline_delimited', ignore_errors = true,
-                           columns = {event_columns}, filename = true)
+            FROM lines
         ), valid AS (
             SELECT * FROM parsed
             WHERE nullif(trim(generation_id), '') IS NOT NULL AND nullif(trim(account_id), '') IS NOT NULL
               AND nullif(trim(model), '') IS NOT NULL AND created_at IS NOT NULL
               AND tokens_prompt >= 0 AND tokens_completion >= 0 AND total_cost >= 0
-        ), first_seen AS (
-            SELECT * FROM valid QUALIFY row_number() OVER (PARTITION BY generation_id ORDER BY filename) = 1
-        ), best_label AS (
+        )
+        SELECT * FROM valid QUALIFY row_number() OVER (PARTITION BY generation_id ORDER BY filename) = 1
+    """,
+    "silver": """
+        WITH best_label AS (
             SELECT generation_id, category AS path
             FROM read_json({labels}, format = 'newline_delimited', ignore_errors = true, columns = {label_columns})
             WHERE confidence >= {threshold}
@@ -67,7 +76,7 @@ STEPS = {
                CASE WHEN c.model IS NULL THEN 'unknown' WHEN NOT c.open_weights THEN 'closed'
                     WHEN c.origin_country IN {china} THEN 'oss_china' ELSE 'oss_row' END AS segment,
                l.category
-        FROM (SELECT *, regexp_replace(lower(trim(model)), ':[^/]*$', '') AS model_base FROM first_seen) e
+        FROM (SELECT *, regexp_replace(lower(trim(model)), ':[^/]*$', '') AS model_base FROM events) e
         LEFT JOIN catalog c ON c.model = e.model_base
         LEFT JOIN labelled l USING (generation_id)
     """,
@@ -132,6 +141,7 @@ def run(events: str, labels: str, models: str | None = None, threads: int | None
     started = time.perf_counter()
     con = con or duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     con.execute("CREATE OR REPLACE TEMP TABLE catalog AS SELECT model, open_weights, origin_country "
@@ -143,7 +153,7 @@ def run(events: str, labels: str, models: str | None = None, threads: int | None
         step = time.perf_counter()
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS " + sql.format(
             events=_quote(_json_path(events)), labels=_quote(_json_path(labels)), threshold=THRESHOLD,
-            event_columns=_struct(EVENT_COLUMNS), label_columns=_struct(LABEL_COLUMNS),
+            event_structure=_quote(_json_structure(EVENT_COLUMNS)), label_columns=_struct(LABEL_COLUMNS),
             china="(" + ", ".join(_quote(c) for c in CHINA) + ")",
         ))
         result.rows[name] = con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
@@ -154,6 +164,11 @@ def run(events: str, labels: str, models: str | None = None, threads: int | None
 
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+def _json_structure(columns: dict[str, str]) -> str:
+    """The JSON structure json_transform casts a line to: {"field": "TYPE", ...}."""
+    return "{" + ", ".join(f'"{k}": "{v}"' for k, v in columns.items()) + "}"
 
 
 def _struct(columns: dict[str, str]) -> str:

@@ -173,7 +173,7 @@ def run_baseline(data: Path, wh: Path) -> tuple[float, str]:
     result = baseline.run(str(data / "events"), str(data / "labels"), con=con)
     ours = DeltaTable(str(wh / "gold" / "weekly_segment_share")).to_pyarrow_table(
         columns=["week_start", "segment", "tokens", "share"])
-    con.register("gold_segment_share", ours)
+    con.from_arrow(ours).create_view("gold_segment_share")
     keys, same_tokens, max_diff = con.execute("""
         SELECT count(*), count(*) FILTER (WHERE d.tokens = g.tokens), max(abs(d.share - g.share))
         FROM weekly_segment_share d FULL JOIN gold_segment_share g USING (week_start, segment)

@@ -86,6 +86,7 @@ def cached_sets(spark: SparkSession, agg: DataFrame) -> DataFrame:
     cached apart, in as many partitions as the cluster has cores: every gold table then
     reads only its set's rows, not the whole aggregate in every shuffle partition. The
     activity set (by far the largest) stays in the aggregate's own cache."""
+    # The application's cores: SparkContext's public defaultParallelism.
     cores = spark.sparkContext.defaultParallelism
     small = [shares.grouping_set(agg, s).coalesce(cores).persist(StorageLevel.MEMORY_AND_DISK)
              for s in (shares.CUBE, shares.PROMPT_HIST)]
