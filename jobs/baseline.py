@@ -51,7 +51,7 @@ STEPS = {
             FROM lines
         ), valid AS (
             SELECT * FROM parsed
-            WHERE nullif(trim(generation_id), '') IS NOT NULL AND nullif(trim(account_id), '') IS NOT NULL
+            WHERE nullif(trim(generation_id), '') IS NOT NULL
               AND nullif(trim(model), '') IS NOT NULL AND created_at IS NOT NULL
               AND tokens_prompt >= 0 AND tokens_completion >= 0 AND total_cost >= 0
         )
@@ -96,7 +96,8 @@ STEPS = {
         FROM silver WHERE category IS NOT NULL GROUP BY week_start, category
     """,
     "cohort_retention": """
-        WITH active AS (SELECT DISTINCT account_id, model, month FROM silver),
+        WITH active AS (SELECT DISTINCT account_id, model, month FROM silver
+                        WHERE nullif(trim(account_id), '') IS NOT NULL),
         cohorts AS (
             SELECT *, min(month) OVER (PARTITION BY account_id, model) AS cohort_month FROM active
         )

@@ -44,9 +44,13 @@ def account_key(cfg: dict) -> bytes:
     """The pseudonymisation key: from the environment variable the conf names, else its local_key."""
     privacy = cfg.get("privacy", {})
     env = privacy.get("account_key_env", "STATE_OF_AI_ACCOUNT_KEY")
-    key = os.environ.get(env) or privacy.get("local_key")
+    key = os.environ.get(env)
     if not key:
-        raise PipelineError(f"set {env}: the secret key that pseudonymises account ids is required")
+        key = privacy.get("local_key")
+        if not key:
+            raise PipelineError(f"set {env}: the secret key that pseudonymises account ids is required")
+        print(f"enrich: warning: {env} is not set; account ids are pseudonymised with privacy.local_key, "
+              "a public development key: set it before sharing silver or gold", flush=True)
     return key.encode("utf-8")
 
 
@@ -121,6 +125,15 @@ def run(spark: SparkSession, cfg: dict) -> dict:
         replace_where = "event_date IN ({})".format(", ".join(f"DATE'{d}'" for d in dates))
     if scope is not None:
         events = events.filter(scope)
+    # Calls that are not completions (embeddings, images, ...) stay in bronze only;
+    # counted on the way through, so no extra pass over bronze.
+    left_out = Observation("enrich-non-completions")
+    if "call_type" in events.columns:  # bronze written before call_type existed has none
+        events = (
+            events.observe(left_out, F.sum(F.when(~enrich.is_completion(F.col("call_type")), 1).otherwise(0))
+                           .alias("rows"))
+            .filter(enrich.is_completion(F.col("call_type")))
+        )
 
     threshold = float(cfg.get("enrich", {}).get("label_confidence_threshold", 0.5))
     chosen = enrich.chosen_labels(labels, reference.load_taxonomy(spark), threshold)
@@ -153,6 +166,7 @@ def run(spark: SparkSession, cfg: dict) -> dict:
     writer.save(silver_path)
 
     figures = observed.get
+    non_completions = int(left_out.get["rows"] or 0) if "call_type" in events.columns else 0
     rows, n_dates = int(figures["rows"]), int(figures["dates"])
     unknown = []
     if figures["unknown_rows"]:
@@ -171,11 +185,14 @@ def run(spark: SparkSession, cfg: dict) -> dict:
         warehouse.table_path(wh, "ops/enrich_state"),
     )
     print(f"enrich: {'full rebuild' if scope is None else 'incremental'}, dates={n_dates} rows={rows}", flush=True)
+    if non_completions:
+        print(f"enrich: {non_completions} calls that are not completions (embeddings, images, audio, ...) "
+              "left out of silver; they stay in bronze/events with their call_type", flush=True)
     if unknown:
         listed = ", ".join(f"{r['model_variant']} ({r['count']})" for r in unknown)
         print(f"enrich: {sum(r['count'] for r in unknown)} rows of models missing from the catalog: {listed}",
               flush=True)
-    return {"dates": n_dates, "rows": rows, "unknown_models": {r["model_variant"]: r["count"] for r in unknown}}
+    return {"dates": n_dates, "rows": rows, "non_completions": non_completions, "unknown_models": {r["model_variant"]: r["count"] for r in unknown}}
 
 
 def add_arguments(parser) -> None:

@@ -18,7 +18,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from jobs import reference, warehouse
+from jobs import reference, sources, warehouse
 from jobs.cli import (
     PipelineError,
     base_parser,
@@ -45,6 +45,8 @@ RUNS_SCHEMA = T.StructType([
     T.StructField("rows_skipped", T.LongType(), True),
     T.StructField("input_format", T.StringType(), True),
     T.StructField("quarantine_reasons", T.MapType(T.StringType(), T.LongType()), True),
+    T.StructField("rows_no_account", T.LongType(), True),
+    T.StructField("input_files", T.MapType(T.StringType(), T.LongType()), True),
 ])
 
 
@@ -60,6 +62,8 @@ class Accounting:
     reasons: dict[str, int] = field(default_factory=dict)
     skipped: int = 0  # records that are not requests (non-GenAI spans); not part of `read`
     input_format: str = "gateway"
+    no_account: int = 0  # added rows without an account id (counted in `added`)
+    files: dict[str, int] = field(default_factory=dict)  # files read per kind: jsonl, json_document, csv, parquet
 
     def line(self) -> str:
         """The one-line accounting the job prints."""
@@ -67,103 +71,99 @@ class Accounting:
             f"ingest {self.kind}: read={self.read} added={self.added} "
             f"quarantined={self.quarantined} duplicates={self.duplicates}"
         )
+        if self.kind == "events":
+            text += f" no_account={self.no_account}"
         if self.input_format != "gateway":
             text += f" format={self.input_format}"
-        return text + (f" skipped_spans={self.skipped}" if self.skipped else "")
+        if self.skipped:
+            text += f" skipped_spans={self.skipped}"
+        if self.files:
+            text += " files=" + ",".join(f"{k}:{v}" for k, v in sorted(self.files.items()))
+        return text
 
 
 FORMATS = ["auto", "gateway", "openrouter", "otel", "litellm"]
 
 
-def _sample_lines(spark: SparkSession, files: list[str], n: int = 20) -> list[str]:
-    """The first lines of the first file (a tiny read; gzip handled by Spark)."""
-    return [r.value for r in spark.read.text(files[0]).limit(n).collect()]
-
-
-def detect_format(spark: SparkSession, grouped: dict[str, list[str]], what: str = "input") -> str:
-    """Guess the source format from the first records: OTLP/JSON, OpenRouter, LiteLLM or the contract's own."""
-    import json
-
-    if "json" in grouped:
-        for line in _sample_lines(spark, grouped["json"]):
-            try:
-                record = json.loads(line)
-            except (json.JSONDecodeError, ValueError):
-                continue
-            if not isinstance(record, dict):
-                continue
-            if "resourceSpans" in record:
-                return "otel"
-            if isinstance(record.get("data"), dict) or ("id" in record and "generation_id" not in record
-                                                         and ("tokens_prompt" in record or "native_tokens_prompt" in record)):
-                return "openrouter"
-            if "request_id" in record and "startTime" in record:
-                return "litellm"
-            return "gateway"
-        return "gateway"
+def _columnar_format(spark: SparkSession, grouped: dict[str, list[str]], what: str) -> str:
+    """LiteLLM or the contract's own, from the columns of the first CSV or Parquet file."""
     for fmt in ("csv", "parquet"):
         if fmt in grouped:
-            reader = spark.read.options(header="true", escape='"') if fmt == "csv" else spark.read
             try:
-                columns = set(reader.format(fmt).load(grouped[fmt][0]).columns)
+                columns = set(_reader(spark, fmt).load(grouped[fmt][0]).columns)
             except Exception as exc:  # an unreadable footer or type, as in read_raw
                 raise PipelineError(f"{what}: cannot read {fmt} input: {str(exc).splitlines()[0][:200]}") from exc
             return "litellm" if {"request_id", "startTime"} <= columns else "gateway"
     return "gateway"
 
 
+def _reader(spark: SparkSession, fmt: str):
+    # RFC 4180 CSV: a quote inside a quoted field is doubled (as pandas and csv write it).
+    return spark.read.options(header="true", escape='"').format(fmt) if fmt == "csv" else spark.read.format(fmt)
+
+
 def read_raw(spark: SparkSession, path: str, fields, what: str, input_format: str = "gateway",
-             cfg: dict | None = None) -> tuple[DataFrame | None, str]:
-    """Read every data file under path into raw rows (text fields); (None, format) when there are none."""
+             cfg: dict | None = None) -> tuple[DataFrame | None, str, dict[str, int]]:
+    """Read every data file under path into raw rows (text fields).
+
+    Returns (rows, format, files read per kind: jsonl, json_document, csv, parquet);
+    rows is None when there are no files.
+    """
     cfg = cfg or {}
     grouped = warehouse.list_input_files(spark, path, what)
-    if input_format == "auto":
-        input_format = detect_format(spark, grouped, what) if grouped else "gateway"
     formats_cfg = cfg.get("formats", {})
+    read_as: dict[str, int] = {}
+    records = None
+    if "json" in grouped:
+        records, read_as = sources.json_records(spark, grouped["json"])
+        sample = sources.sample_records(records)
+        sources.check_request_records(sample, what)
+        if input_format == "auto":
+            input_format = sources.detect_json_format(sample)
+    if input_format == "auto":
+        input_format = _columnar_format(spark, grouped, what)
     parts = []
-    for fmt, files in grouped.items():
-        source = "value", F.input_file_name().alias("source_file"), F.monotonically_increasing_id().alias("row_pos")
-        if fmt == "json":
-            lines = spark.read.text(files).select(*source)
-            if input_format == "openrouter":
-                o = formats_cfg.get("openrouter", {})
-                parts.append(openrouter.parse_lines(lines, fields, o.get("account_fields", ["external_user", "api_key"])))
-            elif input_format == "otel":
-                o = formats_cfg.get("otel", {})
-                models = reference.load_models(spark, cfg.get("models"))
-                parts.append(otel.parse_lines(
-                    lines, fields, o.get("account_attributes", ["user.id", "enduser.id"]), o.get("cost_attribute"),
-                    models, reference.load_aliases(spark, cfg.get("models")),
-                ))
-            elif input_format == "litellm":
-                o = formats_cfg.get("litellm", {})
-                parts.append(litellm.parse_lines(lines, fields, o.get("account_fields", ["end_user", "user", "api_key"])))
-            else:
-                parts.append(gateway.parse_json_lines(lines, fields))
+    if records is not None:
+        if input_format == "openrouter":
+            o = formats_cfg.get("openrouter", {})
+            parts.append(openrouter.parse_lines(records, fields, o.get("account_fields", ["external_user", "api_key"])))
+        elif input_format == "otel":
+            o = formats_cfg.get("otel", {})
+            parts.append(otel.parse_lines(
+                records, fields, o.get("account_attributes", otel.ACCOUNT_ATTRIBUTES),
+                otel.cost_attributes(o), reference.load_models(spark, cfg.get("models")),
+                reference.load_aliases(spark, cfg.get("models")),
+            ))
+        elif input_format == "litellm":
+            o = formats_cfg.get("litellm", {})
+            parts.append(litellm.parse_lines(records, fields, o.get("account_fields", ["end_user", "user", "api_key"])))
         else:
-            if input_format in ("openrouter", "otel"):
-                raise PipelineError(f"{what}: the {input_format} format is JSON Lines; found {fmt} files")
-            # RFC 4180 CSV: a quote inside a quoted field is doubled (as pandas and csv write it).
-            reader = spark.read.options(header="true", escape='"') if fmt == "csv" else spark.read
-            try:
-                table = reader.format(fmt).load(files)
-            except Exception as exc:  # schema conflicts between files, unreadable footers
-                raise PipelineError(f"{what}: cannot read {fmt} input: {str(exc).splitlines()[0][:200]}") from exc
-            table = table.select(
-                "*", F.input_file_name().alias("source_file"),
-                F.monotonically_increasing_id().alias("row_pos"),
-            )
-            if input_format == "litellm":
-                o = formats_cfg.get("litellm", {})
-                parts.append(litellm.from_columns(table, fields, o.get("account_fields", ["end_user", "user", "api_key"])))
-            else:
-                parts.append(gateway.from_columns(table, fields))
+            parts.append(gateway.parse_json_lines(records, fields))
+    for fmt, files in grouped.items():
+        if fmt == "json":
+            continue
+        if input_format in ("openrouter", "otel"):
+            raise PipelineError(f"{what}: the {input_format} format is JSON; found {fmt} files")
+        try:
+            table = _reader(spark, fmt).load(files)
+        except Exception as exc:  # schema conflicts between files, unreadable footers
+            raise PipelineError(f"{what}: cannot read {fmt} input: {str(exc).splitlines()[0][:200]}") from exc
+        read_as[fmt] = len(files)
+        table = table.select(
+            "*", F.input_file_name().alias("source_file"),
+            F.monotonically_increasing_id().alias("row_pos"),
+        )
+        if input_format == "litellm":
+            o = formats_cfg.get("litellm", {})
+            parts.append(litellm.from_columns(table, fields, o.get("account_fields", ["end_user", "user", "api_key"])))
+        else:
+            parts.append(gateway.from_columns(table, fields))
     if not parts:
-        return None, input_format
+        return None, input_format if input_format != "auto" else "gateway", read_as
     raw = parts[0]
     for part in parts[1:]:
         raw = raw.unionByName(part)
-    return raw, input_format
+    return raw, input_format, read_as
 
 
 def classify(
@@ -212,11 +212,14 @@ def classify(
 
 def count_outcomes(classified: DataFrame, kind: str) -> Accounting:
     """One small aggregate over the classified rows: counts per outcome and reason."""
+    no_account = (F.col("outcome") == "bronze") & F.col("account_id").isNull() if kind == "events" else F.lit(False)
     rows = (
-        classified.groupBy("outcome", "reason").count().collect()  # a handful of rows
+        classified.groupBy("outcome", "reason", no_account.alias("no_account")).count().collect()  # a handful of rows
     )
     acc = Accounting(kind)
     for row in rows:
+        if row["no_account"]:
+            acc.no_account += row["count"]
         if row["outcome"] == "skipped":
             acc.skipped += row["count"]
             continue
@@ -259,9 +262,9 @@ def ingest_one(
 
     bronze_path = warehouse.table_path(wh, f"bronze/{kind}")
     input_format = cfg.get("input_format", "auto") if kind == "events" else "gateway"
-    raw, input_format = read_raw(spark, path, fields, f"--{kind}", input_format, cfg)
+    raw, input_format, read_as = read_raw(spark, path, fields, f"--{kind}", input_format, cfg)
     if raw is None:
-        return Accounting(kind, input_format=input_format)
+        return Accounting(kind, input_format=input_format, files=read_as)
     existing = spark.read.format("delta").load(bronze_path) if warehouse.delta_exists(spark, bronze_path) else None
     broadcast_rows = int(cfg.get("ingest", {}).get("broadcast_duplicate_keys", 2_000_000))
     classified, caches = classify(raw, fields, non_negative, keys, existing, extra, defaults, broadcast_rows)
@@ -270,12 +273,13 @@ def ingest_one(
         classified = classified.withColumn("event_date", F.to_date("created_at"))
     try:
         acc = count_outcomes(classified, kind)
-        acc.input_format = input_format
+        acc.input_format, acc.files = input_format, read_as
         if acc.added:
             added = classified.filter(F.col("outcome") == "bronze").select(*bronze_schema.fieldNames())
             if partition_by:  # a few files per day and batch, not one per day and task
                 added = warehouse.by_day(added, warehouse.files_per_day(cfg))
-            warehouse.append(added, bronze_path, partition_by)
+            # mergeSchema: a bronze table written before call_type existed gains the column.
+            warehouse.append(added, bronze_path, partition_by, merge_schema=True)
         if acc.quarantined:
             warehouse.append(
                 classified.filter(F.col("outcome") == "quarantine").select(
@@ -293,7 +297,8 @@ def record_run(spark: SparkSession, wh: str, run_id: str, path: str, acc: Accoun
                started: dt.datetime) -> None:
     """Append the run's accounting to ops/ingest_runs."""
     row = (run_id, acc.kind, path, started, dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
-           acc.read, acc.added, acc.quarantined, acc.duplicates, acc.skipped, acc.input_format, acc.reasons)
+           acc.read, acc.added, acc.quarantined, acc.duplicates, acc.skipped, acc.input_format, acc.reasons,
+           acc.no_account if acc.kind == "events" else None, acc.files)
     warehouse.append(spark.createDataFrame([row], RUNS_SCHEMA), warehouse.table_path(wh, "ops/ingest_runs"),
                      merge_schema=True)
 

@@ -129,11 +129,16 @@ def alias_rows(models: list[tuple], path: Path) -> list[tuple[str, str]]:
         if len(targets) == 1 and name not in out:
             out[name] = targets[0]
     known = set(slugs)
-    for i, r in enumerate(_read(path, "model aliases"), start=2):
+    skipped = []
+    for r in _read(path, "model aliases"):
         alias, target = r["alias"].strip().lower(), r["model"].strip().lower()
-        if target not in known:
-            raise PipelineError(f"model aliases {path.name} line {i}: {target!r} is not in the catalog")
+        if target not in known:  # a catalog of the user's own need not hold every alias target
+            skipped.append(f"{alias} -> {target}")
+            continue
         out[alias] = target
+    if skipped:
+        print(f"warning: {len(skipped)} model aliases in {path.name} name models not in the catalog and are "
+              f"skipped: {', '.join(skipped[:5])}{', ...' if len(skipped) > 5 else ''}", flush=True)
     return sorted(out.items())
 
 

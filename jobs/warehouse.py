@@ -36,13 +36,13 @@ def file_format(name: str) -> str | None:
     return None
 
 
-def _is_local(path: str) -> bool:
+def is_local(path: str) -> bool:
     return "://" not in path or path.startswith("file:")
 
 
 def check_input_exists(path: str, what: str) -> None:
     """Fail fast, before Spark starts, when a local input path matches nothing."""
-    if not _is_local(path):
+    if not is_local(path):
         return
     local = path.removeprefix("file://").removeprefix("file:")
     if GLOB_CHARS.search(local):

@@ -25,8 +25,10 @@ def data_end_month(last_date: dt.date) -> dt.date:
 
 
 def activity_months(activity: DataFrame, key: str) -> DataFrame:
-    """Distinct (account_key, key, month) with activity. Needs account_key, key, month."""
-    return activity.select("account_key", key, "month").distinct()
+    """Distinct (account_key, key, month) with activity. Needs account_key, key, month.
+
+    Requests without an account (a null key) belong to no cohort and are left out."""
+    return activity.filter(F.col("account_key").isNotNull()).select("account_key", key, "month").distinct()
 
 
 def months_between(later, earlier):

@@ -11,6 +11,8 @@ import hashlib
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from transforms.schema import COMPLETION_CALL_TYPES
+
 CHINA = ["CN", "HK", "TW"]
 SMALL_MAX_B = 15.0   # small: < 15B
 MEDIUM_MAX_B = 70.0  # medium: 15 to < 70B; large: >= 70B
@@ -41,24 +43,36 @@ def base_model(model: Column) -> Column:
     return F.regexp_replace(F.lower(F.trim(model)), r":[^/]*$", "")
 
 
+def is_completion(call_type: Column) -> Column:
+    """True for a completion call (see schema.COMPLETION_CALL_TYPES) or a call without a type."""
+    kind = F.lower(F.trim(call_type))
+    unprefixed = F.when(kind.startswith("a"), F.substring(kind, 2, 1000))  # LiteLLM's async `acompletion`
+    return F.coalesce(
+        (kind == "") | kind.isin(*COMPLETION_CALL_TYPES) | unprefixed.isin(*COMPLETION_CALL_TYPES), F.lit(True)
+    )
+
+
 def with_resolved_model(df: DataFrame, aliases_df: DataFrame) -> DataFrame:
     """Resolve `model` to a catalog slug through the alias table; keep the name as sent in `model_variant`.
 
     Tried in order: the whole name (lower case, `:variant` and an `openrouter/` prefix
     removed), then its last path part (`anthropic/claude-sonnet-4-20250514` ->
-    `claude-sonnet-4-20250514`). `aliases_df` needs alias, target (both lower case).
-    An unresolved name stays as it is (and gets segment `unknown`).
+    `claude-sonnet-4-20250514`), then that part without a trailing date (a dated
+    permaslug such as `deepseek/deepseek-v4-flash-20260423` -> `deepseek-v4-flash`, or
+    `-2025-04-14`). `aliases_df` needs alias, target (both lower case). An unresolved
+    name stays as it is (and gets segment `unknown`).
     """
     name = F.regexp_replace(base_model(F.col("model")), r"^openrouter/", "")
-    full = F.broadcast(aliases_df.select(F.col("alias").alias("_full"), F.col("target").alias("_t_full")))
-    last = F.broadcast(aliases_df.select(F.col("alias").alias("_last"), F.col("target").alias("_t_last")))
+    keys = {"_full": "_name", "_last": "_name_last", "_undated": "_name_undated"}
+    out = df.withColumns({
+        "model_variant": F.col("model"), "_name": name, "_name_last": F.regexp_extract(name, r"([^/]+)$", 1),
+    }).withColumn("_name_undated", F.regexp_replace("_name_last", r"-(\d{8}|\d{4}-\d{2}-\d{2})$", ""))
+    for alias, column in keys.items():
+        table = F.broadcast(aliases_df.select(F.col("alias").alias(alias), F.col("target").alias(f"_t{alias}")))
+        out = out.join(table, F.col(column) == F.col(alias), how="left")
     return (
-        df.withColumns({"model_variant": F.col("model"), "_name": name,
-                        "_name_last": F.regexp_extract(name, r"([^/]+)$", 1)})
-        .join(full, F.col("_name") == F.col("_full"), how="left")
-        .join(last, F.col("_name_last") == F.col("_last"), how="left")
-        .withColumn("model", F.coalesce("_t_full", "_t_last", "_name"))
-        .drop("_name", "_name_last", "_full", "_t_full", "_last", "_t_last")
+        out.withColumn("model", F.coalesce(*[f"_t{alias}" for alias in keys], "_name"))
+        .drop(*keys, *keys.values(), *[f"_t{alias}" for alias in keys])
     )
 
 

@@ -8,7 +8,7 @@ from pyspark.sql import types as T
 EVENT_FIELDS: list[tuple[str, T.DataType, bool]] = [
     ("generation_id", T.StringType(), True),
     ("created_at", T.TimestampType(), True),
-    ("account_id", T.StringType(), True),
+    ("account_id", T.StringType(), False),
     ("model", T.StringType(), True),
     ("provider_name", T.StringType(), False),
     ("tokens_prompt", T.LongType(), True),
@@ -25,6 +25,9 @@ EVENT_FIELDS: list[tuple[str, T.DataType, bool]] = [
     ("billing_country", T.StringType(), False),
     ("language", T.StringType(), False),
     ("app_id", T.StringType(), False),
+    # An extension of the contract: the kind of call (LiteLLM's call_type, OpenRouter's
+    # api_type, the OTel operation). Null is a completion; see COMPLETION_CALL_TYPES.
+    ("call_type", T.StringType(), False),
 ]
 
 LABEL_FIELDS: list[tuple[str, T.DataType, bool]] = [
@@ -34,6 +37,15 @@ LABEL_FIELDS: list[tuple[str, T.DataType, bool]] = [
 ]
 
 EVENT_COLUMNS = [name for name, _, _ in EVENT_FIELDS]
+
+# The call types that are completions (text in, text out): the share, cost and
+# cohort tables count only these (and calls without a type). Others (embeddings,
+# images, audio, moderation, rerank, ...) stay in bronze and are left out of silver.
+# Compared in lower case, an async `a` prefix removed (LiteLLM's `acompletion`).
+COMPLETION_CALL_TYPES = [
+    "completion", "completions", "text_completion", "chat", "chat_completion", "responses",
+    "anthropic_messages", "generate_content", "generate_content_stream",
+]
 
 # Token counts: at most ingest.max_tokens (default 10^9) per request.
 TOKEN_COLUMNS = ["tokens_prompt", "tokens_completion", "native_tokens_reasoning", "native_tokens_cached"]

@@ -325,7 +325,9 @@ def weekly_reasoning_share(cube: DataFrame) -> DataFrame:
 def top_account_weekly(activity: DataFrame) -> DataFrame:
     """week_start, top_tokens, top_tool_call_tokens of the account with the most tokens over the window
     (ties: the smaller key), from the `weeks` of its activity rows. The key itself stays out of gold."""
-    totals = activity.groupBy("account_key").agg(F.sum("tokens").alias("account_tokens"))
+    # Requests without an account are no one's: never the top account.
+    totals = activity.filter(F.col("account_key").isNotNull()).groupBy("account_key").agg(
+        F.sum("tokens").alias("account_tokens"))
     top = totals.orderBy(F.col("account_tokens").desc(), "account_key").limit(1).select("account_key")
     return (
         activity.join(top, on="account_key", how="inner")

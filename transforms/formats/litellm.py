@@ -1,8 +1,11 @@
-"""LiteLLM proxy spend logs (the LiteLLM_SpendLogs table) exported as CSV or JSON Lines.
+"""LiteLLM proxy spend logs (the LiteLLM_SpendLogs table) exported as CSV, JSON Lines or JSON documents.
 
 `request_id` -> generation_id, `startTime` -> created_at, `model`, `spend` ->
 total_cost, `prompt_tokens`, `completion_tokens`, the account from the first present
-of the configured columns (default `end_user`, `user`, `api_key`); cached and
+of the configured columns (default `end_user`, `user`, `api_key`; none is an unknown
+account, not a bad row); `call_type` kept (embeddings, images and other calls that are
+not completions stay out of silver); a `startTime` without a zone is UTC (the session
+time zone); `metadata` as a JSON string or as an object; cached and
 reasoning tokens from `metadata.usage_object` (`prompt_tokens_details.cached_tokens`
 or Anthropic-style `cache_read_input_tokens`; `completion_tokens_details.reasoning_tokens`);
 `custom_llm_provider` -> provider_name, `team_id` -> app_id; time to first token and
@@ -19,7 +22,8 @@ from pyspark.sql import types as T
 from transforms.formats.gateway import CORRUPT
 
 COLUMNS = ["request_id", "startTime", "endTime", "completionStartTime", "model", "spend", "prompt_tokens",
-           "completion_tokens", "user", "api_key", "end_user", "metadata", "status", "custom_llm_provider", "team_id"]
+           "completion_tokens", "user", "api_key", "end_user", "metadata", "status", "custom_llm_provider", "team_id",
+           "call_type"]
 
 
 def _ms_between(later, earlier):
@@ -45,12 +49,11 @@ def _map(df: DataFrame, fields, account_fields: list[str], col) -> DataFrame:
         "latency_ms": _ms_between(col("completionStartTime"), col("startTime")),
         "generation_time_ms": _ms_between(col("endTime"), F.coalesce(col("completionStartTime"), col("startTime"))),
         "billing_country": F.lit(None).cast("string"), "language": F.lit(None).cast("string"),
-        "app_id": col("team_id"),
+        "app_id": col("team_id"), "call_type": col("call_type"),
     }
     format_reason = (
         F.when(F.col("is_malformed"), F.lit(None))
         .when(F.coalesce(F.length(F.trim(col("request_id"))), F.lit(0)) == 0, F.lit("litellm_missing_request_id"))
-        .when(account.isNull(), F.lit("litellm_no_account"))
         .when(bad_metadata, F.lit("litellm_bad_metadata"))
     )
     return df.select(

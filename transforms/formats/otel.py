@@ -1,23 +1,36 @@
-"""OpenTelemetry GenAI spans in OTLP/JSON, as the Collector's file exporter writes them.
+"""OpenTelemetry GenAI spans in OTLP/JSON (`{"resourceSpans": [...]}`), one export per
+line (the Collector's file exporter) or one export per `.json` document.
 
-One export per line: resourceSpans -> scopeSpans -> spans, attributes as typed
-key-value lists (`{"key": ..., "value": {"stringValue" | "intValue" | "doubleValue" |
-"boolValue" | "arrayValue": ...}}`, 64-bit integers as JSON strings). A span is a
-GenAI inference call when its kind is CLIENT and `gen_ai.operation.name` is chat,
-generate_content or text_completion (or, for older instrumentations without an
-operation name, it carries `gen_ai.provider.name` / `gen_ai.system`); every other span
-(HTTP, database, embeddings, tools, agents) is skipped and counted.
+Attributes are typed key-value lists (`{"key": ..., "value": {"stringValue" |
+"intValue" | "doubleValue" | "boolValue" | "arrayValue": ...}}`, 64-bit integers as JSON
+strings); span kinds come as numbers (3) or names (`SPAN_KIND_CLIENT`).
 
-Mapping: `otel-<traceId>-<spanId>` -> generation_id; span start -> created_at; span
-duration -> generation_time_ms; `gen_ai.response.time_to_first_chunk` (s) ->
-latency_ms; `gen_ai.response.model` (else `gen_ai.request.model`) -> model;
-`gen_ai.usage.input_tokens` (deprecated `gen_ai.usage.prompt_tokens`) -> tokens_prompt;
-`gen_ai.usage.output_tokens` (`gen_ai.usage.completion_tokens`) -> tokens_completion;
-`gen_ai.usage.cache_read.input_tokens`, `gen_ai.usage.reasoning.output_tokens`; the first
-of `gen_ai.response.finish_reasons`; `gen_ai.provider.name` (`gen_ai.system`) ->
-provider_name; `gen_ai.request.stream` -> streamed; the account from configured
-attributes, on the span first, then the resource; cost from a configured attribute,
-else from the catalog's list prices (prompt and completion, no cache discount).
+The dialects read, each name tried in the order given (the first non-blank wins):
+
+| field | attributes |
+|---|---|
+| operation | `gen_ai.operation.name`; OpenLLMetry `llm.request.type`; OpenInference `openinference.span.kind` (`LLM` is chat); Langfuse `langfuse.observation.type` (`generation` is chat) |
+| model | `gen_ai.response.model`, `gen_ai.request.model`, `llm.response.model`, `llm.request.model`, OpenInference `llm.model_name`, Langfuse `langfuse.observation.model.name` |
+| prompt / completion tokens | `gen_ai.usage.input_tokens` / `output_tokens`, the deprecated `prompt_tokens` / `completion_tokens`, `llm.usage.*`, OpenInference `llm.token_count.prompt` / `completion`, Langfuse `usage_details` (JSON), Braintrust `braintrust.metrics` (JSON); completion from the total when only the total is given |
+| cached / reasoning tokens | `gen_ai.usage.cache_read.input_tokens` (`cache_read_input_tokens`), `gen_ai.usage.reasoning.output_tokens` (`reasoning_tokens`), `llm.token_count.prompt_details.cache_read` / `completion_details.reasoning` |
+| provider | `gen_ai.provider.name`, `gen_ai.system`, `llm.system`, `llm.provider` |
+| cost | the configured attributes (default `gen_ai.usage.cost`, OpenLIT; `gen_ai.cost.total_cost`, LiteLLM), Langfuse `cost_details` (its `total`, else the sum), else the catalog's list prices |
+| time to first token | `gen_ai.response.time_to_first_chunk` (s), Vercel `ai.response.msToFirstChunk` (ms), Langfuse `completion_start_time` |
+
+A span is an LLM call when its operation is an inference (chat, generate_content,
+text_completion, completion) and it is a CLIENT span or carries a model and usage; or,
+with no operation, when it carries a model and usage, or is a CLIENT span naming a
+provider. So INTERNAL spans that carry a model and usage count (LiteLLM,
+OpenInference, Langfuse, Braintrust), and HTTP, workflow, tool, agent and embedding
+spans do not. A call whose child span (same trace) is also a call is a wrapper (the
+Vercel AI SDK's `ai.generateText` around `ai.generateText.doGenerate`, a gateway span
+around an instrumented client): only the innermost counts. Skipped spans are counted.
+
+Mapping: `otel-<traceId>-<spanId>` (lower-case hex; ids that are not 32 and 16 hex
+digits are `otel_bad_ids`) -> generation_id; span start -> created_at; duration ->
+generation_time_ms; the operation -> call_type; `service.name` -> app_id; the account
+from the configured attributes, on the span first, then the resource (none is an
+unknown account, not a bad row).
 """
 
 from __future__ import annotations
@@ -25,6 +38,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+from pyspark.sql.window import Window
 
 from transforms.enrich import with_resolved_model
 from transforms.formats.gateway import CORRUPT
@@ -41,7 +55,7 @@ VALUE = T.StructType([
 ATTRIBUTES = T.ArrayType(T.StructType([T.StructField("key", T.StringType()), T.StructField("value", VALUE)]))
 SPAN = T.StructType([
     T.StructField("traceId", T.StringType()), T.StructField("spanId", T.StringType()),
-    T.StructField("name", T.StringType()), T.StructField("kind", T.StringType()),
+    T.StructField("parentSpanId", T.StringType()), T.StructField("name", T.StringType()), T.StructField("kind", T.StringType()),
     T.StructField("startTimeUnixNano", T.StringType()), T.StructField("endTimeUnixNano", T.StringType()),
     T.StructField("attributes", ATTRIBUTES),
 ])
@@ -52,7 +66,27 @@ EXPORT = T.StructType([
     ]))),
     T.StructField(CORRUPT, T.StringType()),
 ])
-INFERENCE_OPERATIONS = ["chat", "generate_content", "text_completion"]
+INFERENCE_OPERATIONS = ["chat", "generate_content", "text_completion", "completion"]
+ACCOUNT_ATTRIBUTES = ["user.id", "enduser.id", "traceloop.association.properties.user_id", "langfuse.user.id"]
+COST_ATTRIBUTES = ["gen_ai.usage.cost", "gen_ai.cost.total_cost"]
+MODEL = ["gen_ai.response.model", "gen_ai.request.model", "llm.response.model", "llm.request.model",
+         "llm.model_name", "langfuse.observation.model.name"]
+PROVIDER = ["gen_ai.provider.name", "gen_ai.system", "llm.system", "llm.provider"]
+STREAMED = ["gen_ai.request.stream", "gen_ai.is_streaming", "gen_ai.request.is_stream", "llm.is_streaming"]
+# (attribute, JSON path or None): usage in plain attributes, then inside JSON-valued ones.
+LANGFUSE_USAGE, BRAINTRUST_METRICS = "langfuse.observation.usage_details", "braintrust.metrics"
+PROMPT = ["gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.usage.prompt_tokens",
+          "llm.token_count.prompt", (LANGFUSE_USAGE, "$.input_tokens"), (LANGFUSE_USAGE, "$.input"),
+          (BRAINTRUST_METRICS, "$.prompt_tokens")]
+COMPLETION = ["gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.usage.completion_tokens",
+              "llm.token_count.completion", (LANGFUSE_USAGE, "$.output_tokens"), (LANGFUSE_USAGE, "$.output"),
+              (BRAINTRUST_METRICS, "$.completion_tokens")]
+TOTAL = ["gen_ai.usage.total_tokens", "llm.usage.total_tokens", "llm.token_count.total",
+         (LANGFUSE_USAGE, "$.total"), (BRAINTRUST_METRICS, "$.tokens")]
+CACHED = ["gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens",
+          "llm.token_count.prompt_details.cache_read", (BRAINTRUST_METRICS, "$.prompt_cached_tokens")]
+REASONING = ["gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens",
+             "llm.token_count.completion_details.reasoning"]
 
 
 def attr(attributes: Column, key: str) -> Column:
@@ -62,10 +96,52 @@ def attr(attributes: Column, key: str) -> Column:
     return F.coalesce(value["stringValue"], value["intValue"], value["doubleValue"], value["boolValue"], array)
 
 
-def first_attr(attributes: list[Column], keys: list[str]) -> Column:
-    """The first non-blank value among keys, looked up in each attribute list in turn."""
-    values = [attr(a, k) for a in attributes for k in keys]
+def first_attr(attributes: list[Column], keys: list) -> Column:
+    """The first non-blank value among keys, looked up in each attribute list in turn.
+
+    A key is an attribute name, or (name, JSON path) for a value inside a JSON-valued
+    attribute (Langfuse's `usage_details`, Braintrust's `metrics`).
+    """
+    values = [F.get_json_object(attr(a, k[0]), k[1]) if isinstance(k, tuple) else attr(a, k)
+              for a in attributes for k in keys]
     return F.coalesce(*[F.when(F.length(F.trim(v)) > 0, v) for v in values])
+
+
+def cost_attributes(format_cfg: dict) -> list[str]:
+    """The cost attributes of conf formats.otel: `cost_attributes` (a list), or a single `cost_attribute`."""
+    if format_cfg.get("cost_attributes") is not None:
+        return list(format_cfg["cost_attributes"])
+    if format_cfg.get("cost_attribute"):
+        return [format_cfg["cost_attribute"]]
+    return COST_ATTRIBUTES
+
+
+def operation_of(a: Column) -> Column:
+    """The span's operation in GenAI terms, from whichever dialect names it (lower case)."""
+    llm_type = F.lower(attr(a, "llm.request.type"))
+    openinference = F.lower(attr(a, "openinference.span.kind"))
+    langfuse = F.lower(attr(a, "langfuse.observation.type"))
+    return F.coalesce(
+        F.lower(attr(a, "gen_ai.operation.name")),
+        F.when(llm_type == "completion", F.lit("text_completion")).otherwise(llm_type),
+        F.when(openinference == "llm", F.lit("chat")).otherwise(openinference),
+        F.when(langfuse == "generation", F.lit("chat")).otherwise(langfuse),
+    )
+
+
+def first_finish_reason(value: Column) -> Column:
+    """The first finish reason: of an array attribute (joined by commas), or of a JSON array string (LiteLLM)."""
+    as_json = F.try_element_at(F.from_json(value, T.ArrayType(T.StringType())), F.lit(1))
+    return F.coalesce(as_json, F.try_element_at(F.split(value, ","), F.lit(1)))
+
+
+def langfuse_cost(a: Column) -> Column:
+    """Langfuse's `cost_details` (JSON): its `total`, else the sum of its parts."""
+    details = attr(a, "langfuse.observation.cost_details")
+    parts = F.map_values(F.from_json(details, T.MapType(T.StringType(), T.DoubleType())))
+    total = F.get_json_object(details, "$.total").try_cast("double")
+    summed = F.aggregate(parts, F.lit(0.0).cast("double"), lambda acc, v: acc + F.coalesce(v, F.lit(0.0)))
+    return F.coalesce(total, F.when(F.size(parts) > 0, summed))
 
 
 def explode_spans(lines_df: DataFrame) -> DataFrame:
@@ -97,36 +173,51 @@ def explode_spans(lines_df: DataFrame) -> DataFrame:
     return spans.unionByName(malformed)
 
 
-def parse_lines(lines_df: DataFrame, fields, account_attributes: list[str], cost_attribute: str | None,
+def parse_lines(lines_df: DataFrame, fields, account_attributes: list[str], cost_attributes: list[str],
                 prices_df: DataFrame, aliases_df: DataFrame) -> DataFrame:
-    """OTLP/JSON lines -> raw rows; non-GenAI spans come back with is_skipped = true.
+    """OTLP/JSON records -> raw rows; spans that are not LLM calls come back with is_skipped = true.
 
     `prices_df` (model, price_prompt_per_mtok, price_completion_per_mtok) and
     `aliases_df` (alias, target) price a span that has no cost attribute. Own reasons:
-    `otel_missing_ids`, `otel_bad_start_time`, `otel_no_account`, `otel_no_cost`.
+    `otel_missing_ids`, `otel_bad_ids`, `otel_bad_start_time`, `otel_no_cost`.
     """
     spans = explode_spans(lines_df)
     a, r = F.col("span.attributes"), F.col("resource_attributes")
-    operation = attr(a, "gen_ai.operation.name")
-    provider = first_attr([a], ["gen_ai.provider.name", "gen_ai.system"])
+    operation = operation_of(a)
+    provider = first_attr([a], PROVIDER)
+    model = first_attr([a], MODEL)
+    prompt = first_attr([a], PROMPT)
+    total = first_attr([a], TOTAL)
+    completion = F.coalesce(
+        first_attr([a], COMPLETION),
+        F.try_subtract(total.try_cast("long"), prompt.try_cast("long")).cast("string"),
+    )
     is_client = F.col("span.kind").isin("3", "SPAN_KIND_CLIENT")
-    is_genai = F.coalesce(
-        is_client & (operation.isin(*INFERENCE_OPERATIONS) | (operation.isNull() & provider.isNotNull())), F.lit(False)
+    has_model_and_usage = model.isNotNull() & (prompt.isNotNull() | completion.isNotNull())
+    is_call = F.coalesce(
+        (operation.isin(*INFERENCE_OPERATIONS) & (is_client | has_model_and_usage))
+        | (operation.isNull() & (has_model_and_usage | (is_client & provider.isNotNull()))),
+        F.lit(False),
+    )
+    # A call whose child in the same trace is also a call is a wrapper: the innermost counts.
+    trace = Window.partitionBy(F.col("span.traceId"))
+    wrapper = F.array_contains(
+        F.collect_set(F.when(F.col("_is_call"), F.col("span.parentSpanId"))).over(trace), F.col("span.spanId")
     )
     start_ns = F.col("span.startTimeUnixNano").try_cast("decimal(38,0)")
     end_ns = F.col("span.endTimeUnixNano").try_cast("decimal(38,0)")
     start = F.timestamp_micros(F.floor(start_ns / 1000).try_cast("long"))
-    model = first_attr([a], ["gen_ai.response.model", "gen_ai.request.model"])
-    prompt = first_attr([a], ["gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"])
-    completion = first_attr([a], ["gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"])
-    cached = attr(a, "gen_ai.usage.cache_read.input_tokens")
-    cost_attr = first_attr([a, r], [cost_attribute]) if cost_attribute else F.lit(None).cast("string")
-    ttfc = attr(a, "gen_ai.response.time_to_first_chunk").try_cast("double")
-    with_cols = spans.select(
-        "*",
-        F.when(~F.col("is_malformed"), ~is_genai).otherwise(F.lit(False)).alias("is_skipped"),
-        model.alias("_model"), prompt.alias("_prompt"), completion.alias("_completion"), cached.alias("_cached"),
-        cost_attr.alias("_cost"), F.coalesce(model, F.lit("")).alias("model"),
+    cost_attr = first_attr([a, r], cost_attributes) if cost_attributes else F.lit(None).cast("string")
+    with_cols = (
+        spans.withColumn("_is_call", is_call)
+        .select(
+            "*",
+            F.when(~F.col("is_malformed"), ~F.col("_is_call") | F.coalesce(wrapper, F.lit(False)))
+            .otherwise(F.lit(False)).alias("is_skipped"),
+            model.alias("_model"), prompt.alias("_prompt"), completion.alias("_completion"),
+            F.coalesce(cost_attr, langfuse_cost(a).cast("string")).alias("_cost"),
+            F.coalesce(model, F.lit("")).alias("model"),
+        )
     )
     # The model name resolved to a catalog slug by enrich's own rule, to price spans without a cost.
     prices = F.broadcast(prices_df.select(F.col("model").alias("_slug"), F.col("price_prompt_per_mtok").alias("_pp"),
@@ -139,28 +230,33 @@ def parse_lines(lines_df: DataFrame, fields, account_attributes: list[str], cost
     # List price, no cache discount: OTel spans carry no price, and the catalog's cache
     # prices are not known for every provider.
     list_cost = (F.col("_prompt").try_cast("double") * F.col("_pp") + F.col("_completion").try_cast("double") * F.col("_pc")) / 1e6
-    account = first_attr([a, r], account_attributes)
+    ttfc_s = attr(a, "gen_ai.response.time_to_first_chunk").try_cast("double")
+    ttfc_ms = attr(a, "ai.response.msToFirstChunk").try_cast("double")
+    first_chunk = F.try_to_timestamp(F.regexp_replace(attr(a, "langfuse.observation.completion_start_time"), '"', ""))
+    langfuse_ttfc = (F.unix_micros(first_chunk) - F.floor(start_ns / 1000).try_cast("long")) / 1000
+    trace_id, span_id = F.lower(F.col("span.traceId")), F.lower(F.col("span.spanId"))
     mapped = {
-        "generation_id": F.concat(F.lit("otel-"), F.col("span.traceId"), F.lit("-"), F.col("span.spanId")),
+        "generation_id": F.concat(F.lit("otel-"), trace_id, F.lit("-"), span_id),
         "created_at": F.date_format(start, "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'"),
-        "account_id": account, "model": F.col("_model"), "provider_name": provider,
+        "account_id": first_attr([a, r], account_attributes), "model": F.col("_model"), "provider_name": provider,
         "tokens_prompt": F.col("_prompt"), "tokens_completion": F.col("_completion"),
-        "native_tokens_reasoning": attr(a, "gen_ai.usage.reasoning.output_tokens"),
-        "native_tokens_cached": F.col("_cached"),
+        "native_tokens_reasoning": first_attr([a], REASONING),
+        "native_tokens_cached": first_attr([a], CACHED),
         "total_cost": F.coalesce(F.col("_cost"), F.format_string("%.10f", list_cost)),
         "is_byok": F.lit(None).cast("string"),
-        "finish_reason": F.try_element_at(F.split(attr(a, "gen_ai.response.finish_reasons"), ","), F.lit(1)),
-        "streamed": attr(a, "gen_ai.request.stream"), "cancelled": F.lit(None).cast("string"),
-        "latency_ms": F.round(ttfc * 1000).try_cast("long").cast("string"),
+        "finish_reason": F.coalesce(first_finish_reason(attr(a, "gen_ai.response.finish_reasons")),
+                                    attr(a, "llm.finish_reason")),
+        "streamed": first_attr([a], STREAMED), "cancelled": F.lit(None).cast("string"),
+        "latency_ms": F.round(F.coalesce(ttfc_s * 1000, ttfc_ms, langfuse_ttfc)).try_cast("long").cast("string"),
         "generation_time_ms": F.floor(F.try_subtract(end_ns, start_ns) / 1000000).try_cast("long").cast("string"),
         "billing_country": F.lit(None).cast("string"), "language": F.lit(None).cast("string"),
-        "app_id": attr(r, "service.name"),
+        "app_id": attr(r, "service.name"), "call_type": operation,
     }
     format_reason = (
         F.when(F.col("is_malformed") | F.col("is_skipped"), F.lit(None))
         .when(F.col("span.traceId").isNull() | F.col("span.spanId").isNull(), F.lit("otel_missing_ids"))
+        .when(~trace_id.rlike("^[0-9a-f]{32}$") | ~span_id.rlike("^[0-9a-f]{16}$"), F.lit("otel_bad_ids"))
         .when(start_ns.isNull() | (start_ns <= 0), F.lit("otel_bad_start_time"))
-        .when(account.isNull(), F.lit("otel_no_account"))
         .when(F.col("_cost").isNull() & F.col("_pp").isNull() & F.col("_model").isNotNull(), F.lit("otel_no_cost"))
     )
     return priced.select(
