@@ -26,8 +26,9 @@ def run(spark, cfg, tmp_path, name, fmt="auto", **extra):
 def test_openrouter_generation_metadata(spark, cfg, tmp_path):
     acc, rows, reasons = run(spark, cfg, tmp_path, "openrouter_generations.jsonl")
     assert acc.input_format == "openrouter"
-    assert (acc.read, acc.added, acc.quarantined, acc.duplicates) == (6, 2, 4, 0)
-    assert reasons == ["malformed_record", "negative_tokens_prompt", "openrouter_missing_id", "openrouter_no_account"]
+    assert (acc.read, acc.added, acc.quarantined, acc.duplicates, acc.no_account) == (6, 3, 3, 0, 1)
+    assert reasons == ["malformed_record", "negative_tokens_prompt", "openrouter_missing_id"]
+    assert rows["gen-or-4"].account_id is None  # no account field at all: an unknown account, kept
     r = rows["gen-or-1"]
     assert (r.account_id, r.model, r.provider_name, r.app_id) == ("user-42", "anthropic/claude-sonnet-4", "Anthropic", "1234")
     assert (r.tokens_prompt, r.tokens_completion, r.native_tokens_reasoning, r.native_tokens_cached) == (2000, 300, 120, 1500)
@@ -40,25 +41,26 @@ def test_openrouter_generation_metadata(spark, cfg, tmp_path):
 def test_otel_genai_spans(spark, cfg, tmp_path):
     acc, rows, reasons = run(spark, cfg, tmp_path, "otel_genai_spans.jsonl")
     assert acc.input_format == "otel"
-    assert (acc.read, acc.added, acc.quarantined, acc.duplicates, acc.skipped) == (4, 2, 2, 0, 2)
-    assert reasons == ["malformed_record", "otel_no_account"]
+    assert (acc.read, acc.added, acc.quarantined, acc.duplicates, acc.skipped, acc.no_account) == (4, 3, 1, 0, 2, 1)
+    assert reasons == ["malformed_record"]
+    assert rows["otel-1af7651916cd43dd8448eb211c80319c-d7ad6b7169203333"].account_id is None  # no user attribute
     a = rows["otel-5b8efff798038103d269b633813fc60c-eee19b7ec3c1b174"]
     assert (a.account_id, a.model, a.provider_name, a.app_id) == ("alice", "gpt-4o-mini-2024-07-18", "openai", "support-bot")
     assert (a.tokens_prompt, a.tokens_completion, a.native_tokens_cached, a.finish_reason) == (1200, 200, 1000, "tool_calls")
     assert (a.streamed, a.latency_ms, a.generation_time_ms) == (True, 350, 2500)
     assert a.created_at == dt.datetime(2025, 6, 2, 10, 0, 0)
-    assert a.total_cost == pytest.approx((1200 * 0.15 + 200 * 0.6) / 1e6)  # catalog list price of gpt-4o-mini
+    assert a.total_cost == pytest.approx(0.00042)  # its gen_ai.usage.cost attribute (a default cost attribute)
     b = rows["otel-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331"]  # deprecated attribute names
     assert (b.account_id, b.provider_name, b.tokens_prompt, b.tokens_completion) == ("carol", "anthropic", 5000, 400)
     assert (b.native_tokens_reasoning, b.generation_time_ms) == (100, 5000)
     assert b.total_cost == pytest.approx((5000 * 3 + 400 * 15) / 1e6)  # claude-sonnet-4 via the alias table
 
 
-def test_otel_cost_attribute(spark, cfg, tmp_path):
+def test_otel_list_price_without_cost_attributes(spark, cfg, tmp_path):
     acc, rows, _ = run(spark, cfg, tmp_path, "otel_genai_spans.jsonl", "otel",
-                       formats={"otel": {"account_attributes": ["user.id", "enduser.id"],
-                                         "cost_attribute": "gen_ai.usage.cost"}})
-    assert rows["otel-5b8efff798038103d269b633813fc60c-eee19b7ec3c1b174"].total_cost == pytest.approx(0.00042)
+                       formats={"otel": {"account_attributes": ["user.id", "enduser.id"], "cost_attributes": []}})
+    a = rows["otel-5b8efff798038103d269b633813fc60c-eee19b7ec3c1b174"]
+    assert a.total_cost == pytest.approx((1200 * 0.15 + 200 * 0.6) / 1e6)  # catalog list price of gpt-4o-mini
 
 
 @pytest.mark.parametrize("name", ["litellm_spend_logs.csv", "litellm_spend_logs.jsonl"])
@@ -66,8 +68,8 @@ def test_litellm_spend_logs(spark, cfg, tmp_path, name):
     acc, rows, reasons = run(spark, cfg, tmp_path, name)
     assert acc.input_format == "litellm"
     if name.endswith(".csv"):
-        assert (acc.read, acc.added, acc.quarantined) == (5, 2, 3)
-        assert reasons == ["litellm_bad_metadata", "litellm_missing_request_id", "litellm_no_account"]
+        assert (acc.read, acc.added, acc.quarantined, acc.no_account) == (5, 3, 2, 1)
+        assert reasons == ["litellm_bad_metadata", "litellm_missing_request_id"]
     else:
         assert (acc.read, acc.added, acc.quarantined) == (2, 2, 0)
     one, two = rows["req-1"], rows["req-2"]
@@ -86,6 +88,7 @@ def test_whole_pipeline_on_litellm_resolves_aliases(spark, cfg, tmp_path):
                          "inputs": {"events": str(SAMPLES / "litellm_spend_logs.csv"), "labels": None}})
     silver = {r.model_variant: (r.model, r.segment) for r in spark.read.format("delta").load(f"{wh}/silver/events").collect()}
     assert silver == {"claude-sonnet-4-20250514": ("anthropic/claude-sonnet-4", "closed"),
-                      "gpt-4o-mini": ("openai/gpt-4o-mini", "closed")}
+                      "gpt-4o-mini": ("openai/gpt-4o-mini", "closed"),
+                      "gpt-4o": ("openai/gpt-4o", "closed")}  # the row without an account: kept
     seg = spark.read.format("delta").load(f"{wh}/gold/weekly_segment_share").collect()
     assert [(r.segment, r.share) for r in seg] == [("closed", 1.0)]

@@ -198,7 +198,7 @@ def test_cli_warm_start_prints_only_the_jobs_own_lines(spark, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     # The sample's 16 lines, read by hand: gen-0001..0010 valid, gen-0001 again (a duplicate),
     # gen-0011..0015 each broken one way (truncated, negative tokens, bad time, no model, ...).
-    assert proc.stdout.splitlines() == ["ingest events: read=16 added=10 quarantined=5 duplicates=1"]
+    assert proc.stdout.splitlines() == ["ingest events: read=16 added=10 quarantined=5 duplicates=1 no_account=0 files=jsonl:1"]
     assert ":: resolving dependencies" not in proc.stderr and "loading settings" not in proc.stderr
     assert "Traceback" not in proc.stderr
 
