@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
 from jobs import ingest, pipeline
 from jobs.cli import PROJECT_ROOT
+from tests.helpers import event
 
 SAMPLES = PROJECT_ROOT / "samples" / "formats"
 
@@ -68,7 +70,8 @@ def test_litellm_spend_logs(spark, cfg, tmp_path, name):
     acc, rows, reasons = run(spark, cfg, tmp_path, name)
     assert acc.input_format == "litellm"
     if name.endswith(".csv"):
-        assert (acc.read, acc.added, acc.quarantined, acc.no_account) == (5, 3, 2, 1)
+        assert (acc.read, acc.added, acc.quarantined, acc.no_account) == (6, 4, 2, 1)
+        assert rows["req-6"].call_type == "aembedding"  # kept in bronze with its call type
         assert reasons == ["litellm_bad_metadata", "litellm_missing_request_id"]
     else:
         assert (acc.read, acc.added, acc.quarantined) == (2, 2, 0)
@@ -82,13 +85,53 @@ def test_litellm_spend_logs(spark, cfg, tmp_path, name):
     assert two.created_at == dt.datetime(2025, 6, 2, 10, 5, 0)
 
 
-def test_whole_pipeline_on_litellm_resolves_aliases(spark, cfg, tmp_path):
+def test_whole_pipeline_on_litellm_resolves_aliases(spark, cfg, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv(cfg["privacy"]["account_key_env"], raising=False)
     wh = str(tmp_path / "wh")
     pipeline.run(spark, {**cfg, "warehouse": wh, "input_format": "auto", "stages": ["ingest", "enrich", "summarize"],
                          "inputs": {"events": str(SAMPLES / "litellm_spend_logs.csv"), "labels": None}})
+    printed = capsys.readouterr().out
+    assert "enrich: warning: STATE_OF_AI_ACCOUNT_KEY is not set" in printed  # the public development key is in use
+    assert "enrich: 1 calls that are not completions" in printed  # req-6, an embedding: in bronze, not in silver
     silver = {r.model_variant: (r.model, r.segment) for r in spark.read.format("delta").load(f"{wh}/silver/events").collect()}
     assert silver == {"claude-sonnet-4-20250514": ("anthropic/claude-sonnet-4", "closed"),
                       "gpt-4o-mini": ("openai/gpt-4o-mini", "closed"),
                       "gpt-4o": ("openai/gpt-4o", "closed")}  # the row without an account: kept
     seg = spark.read.format("delta").load(f"{wh}/gold/weekly_segment_share").collect()
-    assert [(r.segment, r.share) for r in seg] == [("closed", 1.0)]
+    # Every completion counts, the one without an account (req-4, 5 + 5 tokens) included; the embedding does not.
+    assert [(r.segment, r.tokens, r.share) for r in seg] == [("closed", 3000 + 250 + 900 + 50 + 10, 1.0)]
+
+
+def span(span_id, parent, kind, **attributes):
+    values = [{"key": k.replace("__", "."), "value": {"stringValue": str(v)}} for k, v in attributes.items()]
+    return {"traceId": "ab" * 16, "spanId": span_id, "parentSpanId": parent, "kind": kind, "name": "x",
+            "startTimeUnixNano": "1749823200000000000", "endTimeUnixNano": "1749823201000000000",
+            "attributes": values}
+
+
+def test_a_wrapper_span_around_a_call_is_not_counted_twice(spark, cfg, tmp_path):
+    # A gateway span (INTERNAL, chat, with model and usage) around the instrumented client
+    # call (CLIENT, chat): one LLM call, counted at the innermost span. Pretty-printed, as
+    # one export per .json file.
+    usage = {"gen_ai__operation__name": "chat", "gen_ai__request__model": "gpt-4o-mini",
+             "gen_ai__usage__input_tokens": 10, "gen_ai__usage__output_tokens": 5, "user__id": "u1"}
+    export = {"resourceSpans": [{"resource": {"attributes": []}, "scopeSpans": [{"spans": [
+        span("1" * 16, None, "SPAN_KIND_INTERNAL", **usage), span("2" * 16, "1" * 16, 3, **usage)]}]}]}
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "trace.json").write_text(json.dumps(export, indent=2))
+    acc = ingest.run(spark, {**cfg, "warehouse": str(tmp_path / "wh"), "input_format": "auto",
+                             "inputs": {"events": str(tmp_path / "in"), "labels": None}})["events"]
+    assert (acc.input_format, acc.read, acc.added, acc.skipped, acc.files) == ("otel", 1, 1, 1, {"json_document": 1})
+    ids = [r.generation_id for r in spark.read.format("delta").load(str(tmp_path / "wh" / "bronze" / "events")).collect()]
+    assert ids == ["otel-" + "ab" * 16 + "-" + "2" * 16]
+
+
+def test_a_json_array_document_is_read_as_its_records(spark, cfg, tmp_path):
+    # A pretty-printed array: two contract records and a number, which is no record.
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "events.json").write_text(json.dumps([event(1, 5), event(2, 6), 3], indent=2))
+    (tmp_path / "in" / "more.json").write_text(json.dumps(event(3, 7)) + "\n")  # one line: JSON Lines
+    acc = ingest.run(spark, {**cfg, "warehouse": str(tmp_path / "wh"), "input_format": "auto",
+                             "inputs": {"events": str(tmp_path / "in"), "labels": None}})["events"]
+    assert (acc.read, acc.added, acc.quarantined, acc.reasons) == (4, 3, 1, {"malformed_record": 1})
+    assert acc.files == {"json_document": 1, "jsonl": 1}

@@ -155,3 +155,12 @@ def test_author_matrix_hides_what_the_model_matrix_suppressed(spark):
     models = cohorts.cohort_retention(spark.createDataFrame(rows, schema), "model", m(2), 10)
     assert {(r.model, r.months_since) for r in models.filter("suppressed").collect()} == {
         ("ax/small", 0), ("ax/small", 1), ("bx/two", 1), ("cx/p", 1), ("cx/q", 1)}
+
+
+def test_requests_without_an_account_belong_to_no_cohort(spark):
+    # 10 accounts in January, 10 again in February; requests with no account (a null key)
+    # in both months would otherwise form a cohort of their own, or join January's.
+    rows = accounts("a", 10, "x", [m(1), m(2)]) + [(None, "x", m(1)), (None, "x", m(2)), (None, "x", m(3))]
+    out = cohorts.cohort_retention(spark.createDataFrame(rows, ACTIVITY), "model", m(3), k_min=10)
+    got = sorted((r.cohort_month, r.months_since, r.cohort_size, r.active_accounts) for r in out.collect())
+    assert got == [(m(1), 0, 10, 10), (m(1), 1, 10, 10), (m(1), 2, None, None)]  # March: none active, suppressed

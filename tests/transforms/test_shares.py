@@ -214,3 +214,13 @@ def test_empty_input_gives_empty_tables(spark):
     empty = spark.createDataFrame([], SILVER)
     agg = shares.compact_aggregate(empty)
     assert shares.weekly_segment_share(shares.grouping_set(agg, shares.CUBE)).count() == 0
+
+
+def test_the_top_account_is_never_the_unknown_account(spark):
+    # The requests without an account (null key) have the most tokens, but they are no
+    # one's: the top account is "a" with 30 tokens in week 1.
+    week = "array<struct<week_start: date, tokens: long, tool_call_tokens: long>>"
+    rows = [(None, 1000, [(W1, 1000, 0)]), ("a", 30, [(W1, 30, 30)]), ("b", 20, [(W1, 20, 0)])]
+    activity = spark.createDataFrame(rows, f"account_key string, tokens long, weeks {week}")
+    got = [tuple(r) for r in shares.top_account_weekly(activity).collect()]
+    assert got == [(W1, 30, 30)]
