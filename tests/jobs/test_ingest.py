@@ -69,14 +69,15 @@ def test_jsonl_rows_land_in_exactly_one_place(spark, cfg, tmp_path):
 
 
 def test_second_run_of_same_files_adds_nothing(spark, cfg, tmp_path):
-    path = write_jsonl(tmp_path / "ev.jsonl", [event(1), event(2)])
+    path = write_jsonl(tmp_path / "ev.jsonl", [event(1), event(2, account_id="")])  # g2: no account
     first, wh = run_ingest(spark, cfg, tmp_path, path)
     second, _ = run_ingest(spark, cfg, tmp_path, path)
-    assert (first["events"].added, first["events"].duplicates) == (2, 0)
+    assert (first["events"].added, first["events"].duplicates, first["events"].no_account) == (2, 0, 1)
     assert (second["events"].read, second["events"].added, second["events"].duplicates) == (2, 0, 2)
     assert load(spark, wh, "bronze/events").count() == 2
     runs = load(spark, wh, "ops/ingest_runs").collect()
-    assert sorted((r.rows_read, r.rows_added, r.duplicates_dropped) for r in runs) == [(2, 0, 2), (2, 2, 0)]
+    assert sorted((r.rows_read, r.rows_added, r.duplicates_dropped, r.rows_no_account, r.input_files)
+                  for r in runs) == [(2, 0, 2, 0, {"jsonl": 1}), (2, 2, 0, 1, {"jsonl": 1})]
 
 
 def test_bronze_is_partitioned_by_event_date_and_typed(spark, cfg, tmp_path):
