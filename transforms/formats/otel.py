@@ -89,11 +89,25 @@ REASONING = ["gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tok
              "llm.token_count.completion_details.reasoning"]
 
 
-def attr(attributes: Column, key: str) -> Column:
-    """An attribute's value as text (strings, ints, doubles, booleans; arrays joined by commas)."""
-    value = F.try_element_at(F.filter(attributes, lambda a: a["key"] == key), F.lit(1))["value"]
+def _text(value: Column) -> Column:
+    """An attribute value as text (strings, ints, doubles, booleans; arrays joined by commas)."""
     array = F.array_join(F.transform(value["arrayValue"]["values"], lambda v: v["stringValue"]), ",")
     return F.coalesce(value["stringValue"], value["intValue"], value["doubleValue"], value["boolValue"], array)
+
+
+def attribute_map(attributes: Column) -> Column:
+    """An OTLP attribute list as a map of key -> value text; of a repeated key the first wins.
+
+    Built once per span, so every lookup after it is a map access, not a scan of the list."""
+    keys = F.transform(attributes, lambda a: a["key"])
+    entries = F.transform(attributes, lambda a: F.struct(a["key"].alias("key"), _text(a["value"]).alias("value")))
+    first = F.filter(entries, lambda e, i: e["key"].isNotNull() & (F.array_position(keys, e["key"]) == i + 1))
+    return F.map_from_entries(first)
+
+
+def attr(attributes: Column, key: str) -> Column:
+    """An attribute's value as text, from a map built by attribute_map (null when absent)."""
+    return F.try_element_at(attributes, F.lit(key))
 
 
 def first_attr(attributes: list[Column], keys: list) -> Column:
@@ -181,17 +195,20 @@ def parse_lines(lines_df: DataFrame, fields, account_attributes: list[str], cost
     `aliases_df` (alias, target) price a span that has no cost attribute. Own reasons:
     `otel_missing_ids`, `otel_bad_ids`, `otel_bad_start_time`, `otel_no_cost`.
     """
-    spans = explode_spans(lines_df)
-    a, r = F.col("span.attributes"), F.col("resource_attributes")
-    operation = operation_of(a)
-    provider = first_attr([a], PROVIDER)
-    model = first_attr([a], MODEL)
-    prompt = first_attr([a], PROMPT)
+    a, r = F.col("_a"), F.col("_r")
+    spans = explode_spans(lines_df).withColumns({
+        "_a": attribute_map(F.col("span.attributes")), "_r": attribute_map(F.col("resource_attributes")),
+    })
+    # Each dialect's value is looked up once, into a column the rules below share.
     total = first_attr([a], TOTAL)
-    completion = F.coalesce(
-        first_attr([a], COMPLETION),
-        F.try_subtract(total.try_cast("long"), prompt.try_cast("long")).cast("string"),
-    )
+    spans = spans.withColumns({
+        "_operation": operation_of(a), "_provider": first_attr([a], PROVIDER), "_model": first_attr([a], MODEL),
+        "_prompt": first_attr([a], PROMPT), "_total": total, "_completion_attr": first_attr([a], COMPLETION),
+    }).withColumn("_completion", F.coalesce(
+        "_completion_attr", F.try_subtract(F.col("_total").try_cast("long"), F.col("_prompt").try_cast("long")).cast("string"),
+    ))
+    operation, provider, model = F.col("_operation"), F.col("_provider"), F.col("_model")
+    prompt, completion = F.col("_prompt"), F.col("_completion")
     is_client = F.col("span.kind").isin("3", "SPAN_KIND_CLIENT")
     has_model_and_usage = model.isNotNull() & (prompt.isNotNull() | completion.isNotNull())
     is_call = F.coalesce(
@@ -214,7 +231,6 @@ def parse_lines(lines_df: DataFrame, fields, account_attributes: list[str], cost
             "*",
             F.when(~F.col("is_malformed"), ~F.col("_is_call") | F.coalesce(wrapper, F.lit(False)))
             .otherwise(F.lit(False)).alias("is_skipped"),
-            model.alias("_model"), prompt.alias("_prompt"), completion.alias("_completion"),
             F.coalesce(cost_attr, langfuse_cost(a).cast("string")).alias("_cost"),
             F.coalesce(model, F.lit("")).alias("model"),
         )
