@@ -120,6 +120,14 @@ def run_cli(body: Callable[[], int | None]) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("error: interrupted\n")
         return 130
+    except Exception as exc:
+        # Delta's conflict errors (another run committed to the same table first) are
+        # expected when runs overlap: one line, not a traceback. Anything else is a bug.
+        if not type(exc).__module__.startswith("delta.exceptions"):
+            raise
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        sys.stderr.write(f"error: another run committed to the same Delta table first; run this one again ({first})\n")
+        return 1
 
 
 def exit_with(code: int) -> NoReturn:

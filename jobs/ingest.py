@@ -47,6 +47,7 @@ RUNS_SCHEMA = T.StructType([
     T.StructField("quarantine_reasons", T.MapType(T.StringType(), T.LongType()), True),
     T.StructField("rows_no_account", T.LongType(), True),
     T.StructField("input_files", T.MapType(T.StringType(), T.LongType()), True),
+    T.StructField("attempts", T.LongType(), True),
 ])
 
 
@@ -64,6 +65,8 @@ class Accounting:
     input_format: str = "gateway"
     no_account: int = 0  # added rows without an account id (counted in `added`)
     files: dict[str, int] = field(default_factory=dict)  # files read per kind: jsonl, json_document, csv, parquet
+    attempts: int = 1  # tries of the bronze commit (more than 1: another run committed first)
+    days: set = field(default_factory=set)  # the event dates of the added rows
 
     def line(self) -> str:
         """The one-line accounting the job prints."""
@@ -79,6 +82,8 @@ class Accounting:
             text += f" skipped_spans={self.skipped}"
         if self.files:
             text += " files=" + ",".join(f"{k}:{v}" for k, v in sorted(self.files.items()))
+        if self.attempts > 1:
+            text += f" attempts={self.attempts}"
         return text
 
 
@@ -212,12 +217,16 @@ def classify(
 
 def count_outcomes(classified: DataFrame, kind: str) -> Accounting:
     """One small aggregate over the classified rows: counts per outcome and reason."""
-    no_account = (F.col("outcome") == "bronze") & F.col("account_id").isNull() if kind == "events" else F.lit(False)
-    rows = (
-        classified.groupBy("outcome", "reason", no_account.alias("no_account")).count().collect()  # a handful of rows
+    is_event = kind == "events"
+    no_account = (F.col("outcome") == "bronze") & F.col("account_id").isNull() if is_event else F.lit(False)
+    day = F.when(F.col("outcome") == "bronze", F.col("event_date")) if is_event else F.lit(None).cast("date")
+    rows = (  # a handful of rows, each with at most one value per day
+        classified.groupBy("outcome", "reason", no_account.alias("no_account"))
+        .agg(F.count(F.lit(1)).alias("count"), F.collect_set(day).alias("days")).collect()
     )
     acc = Accounting(kind)
     for row in rows:
+        acc.days.update(row["days"])
         if row["no_account"]:
             acc.no_account += row["count"]
         if row["outcome"] == "skipped":
@@ -261,31 +270,51 @@ def ingest_one(
         bronze_schema, partition_by = schema.BRONZE_LABEL_SCHEMA, None
 
     bronze_path = warehouse.table_path(wh, f"bronze/{kind}")
+    quarantine_path = warehouse.table_path(wh, f"quarantine/{kind}")
     input_format = cfg.get("input_format", "auto") if kind == "events" else "gateway"
     raw, input_format, read_as = read_raw(spark, path, fields, f"--{kind}", input_format, cfg)
     if raw is None:
         return Accounting(kind, input_format=input_format, files=read_as)
-    existing = spark.read.format("delta").load(bronze_path) if warehouse.delta_exists(spark, bronze_path) else None
+    warehouse.ensure_table(spark, bronze_path, bronze_schema, partition_by)
+    warehouse.ensure_table(spark, quarantine_path, schema.QUARANTINE_SCHEMA)
     broadcast_rows = int(cfg.get("ingest", {}).get("broadcast_duplicate_keys", 2_000_000))
-    classified, caches = classify(raw, fields, non_negative, keys, existing, extra, defaults, broadcast_rows)
-    classified = classified.withColumn("ingest_run_id", F.lit(run_id))
-    if kind == "events":
-        classified = classified.withColumn("event_date", F.to_date("created_at"))
-    try:
+    attempts = int(cfg.get("ingest", {}).get("max_attempts", 3))
+    for attempt in range(1, attempts + 1):
+        # Deduplicate against bronze as it is now; the MERGE below fails if another run
+        # adds to the same days before this one commits, and the loop starts over.
+        existing = spark.read.format("delta").load(bronze_path)
+        classified, caches = classify(raw, fields, non_negative, keys, existing, extra, defaults, broadcast_rows)
+        classified = classified.withColumn("ingest_run_id", F.lit(run_id))
+        if kind == "events":
+            classified = classified.withColumn("event_date", F.to_date("created_at"))
         acc = count_outcomes(classified, kind)
-        acc.input_format, acc.files = input_format, read_as
-        if acc.added:
-            added = classified.filter(F.col("outcome") == "bronze").select(*bronze_schema.fieldNames())
-            if partition_by:  # a few files per day and batch, not one per day and task
-                added = warehouse.by_day(added, warehouse.files_per_day(cfg))
-            # mergeSchema: a bronze table written before call_type existed gains the column.
-            warehouse.append(added, bronze_path, partition_by, merge_schema=True)
-        if acc.quarantined:
+        acc.input_format, acc.files, acc.attempts = input_format, read_as, attempt
+        try:
+            if acc.added:
+                added = classified.filter(F.col("outcome") == "bronze").select(*bronze_schema.fieldNames())
+                days = {"event_date": sorted(acc.days)} if partition_by else None
+                inserted = warehouse.insert_new(spark, added, bronze_path, keys, days)
+                # Rows another run committed after this run's read of bronze are
+                # duplicates now: the MERGE found them there and did not insert them.
+                acc.duplicates += acc.added - inserted
+                acc.added = inserted
+            break
+        except Exception as exc:
+            for cached in caches:
+                cached.unpersist()
+            if not warehouse.is_conflict(exc):
+                raise
+            if attempt == attempts:
+                raise PipelineError(
+                    f"bronze/{kind}: another run added rows to the same days before this one could commit, "
+                    f"{attempts} times; this run added nothing: run it again") from exc
+            print(f"ingest {kind}: another run wrote bronze/{kind} first; re-reading it "
+                  f"(attempt {attempt + 1} of {attempts})", flush=True)
+    try:
+        if acc.quarantined:  # once, after bronze: a retried attempt does not write it twice
             warehouse.append(
-                classified.filter(F.col("outcome") == "quarantine").select(
-                    *schema.QUARANTINE_SCHEMA.fieldNames()
-                ),
-                warehouse.table_path(wh, f"quarantine/{kind}"),
+                classified.filter(F.col("outcome") == "quarantine").select(*schema.QUARANTINE_SCHEMA.fieldNames()),
+                quarantine_path,
             )
     finally:
         for cached in caches:
@@ -298,9 +327,10 @@ def record_run(spark: SparkSession, wh: str, run_id: str, path: str, acc: Accoun
     """Append the run's accounting to ops/ingest_runs."""
     row = (run_id, acc.kind, path, started, dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
            acc.read, acc.added, acc.quarantined, acc.duplicates, acc.skipped, acc.input_format, acc.reasons,
-           acc.no_account if acc.kind == "events" else None, acc.files)
-    warehouse.append(spark.createDataFrame([row], RUNS_SCHEMA), warehouse.table_path(wh, "ops/ingest_runs"),
-                     merge_schema=True)
+           acc.no_account if acc.kind == "events" else None, acc.files, acc.attempts)
+    path = warehouse.table_path(wh, "ops/ingest_runs")
+    warehouse.ensure_table(spark, path, RUNS_SCHEMA)
+    warehouse.append(spark.createDataFrame([row], RUNS_SCHEMA), path)
 
 
 def run(spark: SparkSession, cfg: dict) -> dict[str, Accounting]:

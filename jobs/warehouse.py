@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +21,8 @@ FORMATS = {
     ".csv": "csv", ".csv.gz": "csv",
 }
 GLOB_CHARS = re.compile(r"[*?\[{]")
+CREATE_ATTEMPTS = 20  # ensure_table: tries, 0.5 s apart, while another run creates the same table
+CONFLICT = re.compile(r"DELTA_(CONCURRENT_\w+|PROTOCOL_CHANGED|METADATA_CHANGED)")
 
 
 def table_path(warehouse: str, name: str) -> str:
@@ -140,6 +143,62 @@ def append(df: DataFrame, path: str, partition_by: list[str] | None = None, merg
     if partition_by:
         writer = writer.partitionBy(*partition_by)
     writer.save(path)
+
+
+def ensure_table(spark: SparkSession, path: str, schema, partition_by: list[str] | None = None) -> None:
+    """Create an empty Delta table with this schema unless one exists, and add the columns
+    an older version of the table lacks.
+
+    A run creates every table it writes before its first data commit, so two first runs
+    on an empty warehouse do not race to create a table with their data: when both
+    create it at once, the loser finds it created and goes on.
+    """
+    from delta.tables import DeltaTable
+
+    for attempt in range(CREATE_ATTEMPTS):
+        if delta_exists(spark, path):
+            break
+        builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema)
+        if partition_by:
+            builder = builder.partitionedBy(*partition_by)
+        try:
+            builder.execute()
+            break
+        except Exception:  # another run is creating it: its first commit is on the way
+            if attempt == CREATE_ATTEMPTS - 1:
+                raise
+            time.sleep(0.5)
+    present = {f.name for f in spark.read.format("delta").load(path).schema.fields}
+    missing = [f for f in schema.fields if f.name not in present]
+    if missing:
+        columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in missing)
+        spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({columns})")
+
+
+def insert_new(spark: SparkSession, df: DataFrame, path: str, keys: list[str],
+               partition_values: dict[str, list] | None = None) -> int:
+    """Insert the rows of df whose keys the table does not hold yet, in one MERGE commit;
+    return how many it inserted.
+
+    The MERGE reads the table (only the partitions in partition_values, when given) at
+    the version it starts from, and Delta's conflict detection fails it with a
+    ConcurrentAppendException when another run commits files there before it does: two
+    runs never both add a key. Rows another run added before the MERGE started are
+    matched and not inserted, so the count can be lower than df's.
+    """
+    from delta.tables import DeltaTable
+
+    condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+    for column, values in (partition_values or {}).items():
+        listed = ", ".join(f"'{v}'" for v in values)
+        condition = f"t.`{column}` IN ({listed}) AND t.`{column}` = s.`{column}` AND " + condition
+    merge = DeltaTable.forPath(spark, path).alias("t").merge(df.alias("s"), condition).whenNotMatchedInsertAll()
+    return int(merge.execute().first()["num_inserted_rows"])  # one row of metrics
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """True for Delta's concurrent-modification errors (another run committed first)."""
+    return type(exc).__module__.startswith("delta.exceptions") or bool(CONFLICT.search(str(exc)[:500]))
 
 
 def overwrite(df: DataFrame, path: str, partition_by: list[str] | None = None) -> None:
