@@ -91,7 +91,28 @@ def changed_dates(spark, wh, state, events_v, labels_v, events_df) -> list[dt.da
 
 
 def run(spark: SparkSession, cfg: dict) -> dict:
-    """Enrich the bronze tables of cfg['warehouse'] into silver/events; return a summary."""
+    """Enrich the bronze tables of cfg['warehouse'] into silver/events; return a summary.
+
+    When another run commits to silver first, or bronze moves while this run reads it,
+    start over: the next try reads bronze and ops/enrich_state again (write.max_attempts
+    tries)."""
+    wh = cfg["warehouse"]
+
+    def attempt(_: int) -> dict:
+        result = run_once(spark, cfg)
+        # Ended only when bronze has not moved since it was read: another run's silver,
+        # committed after this one, could otherwise be the older one.
+        warehouse.check_unmoved(spark, warehouse.table_path(wh, "bronze/events"), result["bronze_events_version"],
+                                "bronze/events")
+        warehouse.check_unmoved(spark, warehouse.table_path(wh, "bronze/labels"), result["bronze_labels_version"],
+                                "bronze/labels")
+        return result
+
+    return warehouse.with_conflict_retries("enrich", warehouse.max_attempts(cfg), attempt)
+
+
+def run_once(spark: SparkSession, cfg: dict) -> dict:
+    """One try of run."""
     wh = cfg["warehouse"]
     key = account_key(cfg)
     ev_path = warehouse.table_path(wh, "bronze/events")
@@ -120,7 +141,7 @@ def run(spark: SparkSession, cfg: dict) -> dict:
         dates = changed_dates(spark, wh, state, events_v, labels_v, events)
         if not dates:
             print("enrich: bronze unchanged since the last run; nothing to do", flush=True)
-            return {"dates": 0, "rows": 0}
+            return {"dates": 0, "rows": 0, "bronze_events_version": events_v, "bronze_labels_version": labels_v}
         scope = F.col("event_date").isin(dates)
         replace_where = "event_date IN ({})".format(", ".join(f"DATE'{d}'" for d in dates))
     if scope is not None:
@@ -192,7 +213,8 @@ def run(spark: SparkSession, cfg: dict) -> dict:
         listed = ", ".join(f"{r['model_variant']} ({r['count']})" for r in unknown)
         print(f"enrich: {sum(r['count'] for r in unknown)} rows of models missing from the catalog: {listed}",
               flush=True)
-    return {"dates": n_dates, "rows": rows, "non_completions": non_completions, "unknown_models": {r["model_variant"]: r["count"] for r in unknown}}
+    return {"dates": n_dates, "rows": rows, "non_completions": non_completions,
+            "bronze_events_version": events_v, "bronze_labels_version": labels_v, "unknown_models": {r["model_variant"]: r["count"] for r in unknown}}
 
 
 def add_arguments(parser) -> None:

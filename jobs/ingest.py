@@ -278,7 +278,7 @@ def ingest_one(
     warehouse.ensure_table(spark, bronze_path, bronze_schema, partition_by)
     warehouse.ensure_table(spark, quarantine_path, schema.QUARANTINE_SCHEMA)
     broadcast_rows = int(cfg.get("ingest", {}).get("broadcast_duplicate_keys", 2_000_000))
-    attempts = int(cfg.get("ingest", {}).get("max_attempts", 3))
+    attempts = warehouse.max_attempts(cfg)
     for attempt in range(1, attempts + 1):
         # Deduplicate against bronze as it is now; the MERGE below fails if another run
         # adds to the same days before this one commits, and the loop starts over.
@@ -290,18 +290,31 @@ def ingest_one(
         acc = count_outcomes(classified, kind)
         acc.input_format, acc.files, acc.attempts = input_format, read_as, attempt
         try:
+            if attempt == 1 and acc.quarantined:
+                # Rejections do not depend on bronze: written once, before the bronze commit
+                # (whose MERGE invalidates the cached duplicate flags, which read bronze).
+                warehouse.append(
+                    classified.filter(F.col("outcome") == "quarantine").select(
+                        *schema.QUARANTINE_SCHEMA.fieldNames()),
+                    quarantine_path,
+                )
             if acc.added:
                 added = classified.filter(F.col("outcome") == "bronze").select(*bronze_schema.fieldNames())
                 days = {"event_date": sorted(acc.days)} if partition_by else None
                 inserted = warehouse.insert_new(spark, added, bronze_path, keys, days)
                 # Rows another run committed after this run's read of bronze are
                 # duplicates now: the MERGE found them there and did not insert them.
-                acc.duplicates += acc.added - inserted
-                acc.added = inserted
+                if inserted < acc.added:
+                    acc.duplicates += acc.added - inserted
+                    acc.added = inserted
+                    if kind == "events":  # of the rows this run did insert (a rare path: one filtered count)
+                        acc.no_account = (
+                            spark.read.format("delta").load(bronze_path)
+                            .filter(F.col("event_date").isin(sorted(acc.days)) & (F.col("ingest_run_id") == run_id)
+                                    & F.col("account_id").isNull()).count()
+                        )
             break
         except Exception as exc:
-            for cached in caches:
-                cached.unpersist()
             if not warehouse.is_conflict(exc):
                 raise
             if attempt == attempts:
@@ -310,15 +323,10 @@ def ingest_one(
                     f"{attempts} times; this run added nothing: run it again") from exc
             print(f"ingest {kind}: another run wrote bronze/{kind} first; re-reading it "
                   f"(attempt {attempt + 1} of {attempts})", flush=True)
-    try:
-        if acc.quarantined:  # once, after bronze: a retried attempt does not write it twice
-            warehouse.append(
-                classified.filter(F.col("outcome") == "quarantine").select(*schema.QUARANTINE_SCHEMA.fieldNames()),
-                quarantine_path,
-            )
-    finally:
-        for cached in caches:
-            cached.unpersist()
+            warehouse.backoff(attempt)
+        finally:
+            for cached in caches:
+                cached.unpersist()
     return acc
 
 

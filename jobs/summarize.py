@@ -301,7 +301,27 @@ def refresh_aggregate(spark: SparkSession, cfg: dict, wh: str, silver_path: str,
 
 
 def run(spark: SparkSession, cfg: dict) -> dict:
-    """Write every gold table of cfg['warehouse'] from its silver table."""
+    """Write every gold table of cfg['warehouse'] from its silver table.
+
+    When another run commits to the aggregate or a gold table first, or silver moves
+    while this run reads it, start over with
+    every week re-derived (write.max_attempts tries): gold tables this try had already
+    written may come from an older silver version than the winner's, and a full
+    re-derivation leaves every table from one version.
+    """
+    def attempt(n: int) -> dict:
+        try_cfg = cfg if n == 1 else {**cfg, "summarize": {**cfg.get("summarize", {}), "full": True}}
+        result = run_once(spark, try_cfg)
+        # Ended only when silver has not moved since it was read (see enrich.run).
+        warehouse.check_unmoved(spark, warehouse.table_path(cfg["warehouse"], "silver/events"),
+                                result["silver_version"], "silver/events")
+        return result
+
+    return warehouse.with_conflict_retries("summarize", warehouse.max_attempts(cfg), attempt)
+
+
+def run_once(spark: SparkSession, cfg: dict) -> dict:
+    """One try of run."""
     started = time.perf_counter()
     wh = cfg["warehouse"]
     silver_path = warehouse.table_path(wh, "silver/events")
@@ -312,7 +332,7 @@ def run(spark: SparkSession, cfg: dict) -> dict:
     if gold_is_current(spark, cfg, wh, version, last):
         print(f"summarize: silver unchanged since the last run (version {version}); gold kept", flush=True)
         return {"tables": [], "aggregate_rows": 0, "silver_scans": 0, "seconds": time.perf_counter() - started,
-                "weeks_rederived": "none"}
+                "weeks_rederived": "none", "silver_version": version}
     previous = None if last is None else last["silver_version"]
     scans, weeks, agg = refresh_aggregate(spark, cfg, wh, silver_path, version, previous)
     if agg is None:  # some weeks kept from earlier runs: the whole table
@@ -345,7 +365,7 @@ def run(spark: SparkSession, cfg: dict) -> dict:
     print(f"summarize: {len(tables)} gold tables from {n_rows} aggregate rows; silver scanned {scans} time(s); "
           f"weeks re-derived: {weeks}", flush=True)
     return {"tables": sorted(tables), "aggregate_rows": n_rows, "silver_scans": scans, "seconds": seconds,
-            "weeks_rederived": weeks}
+            "weeks_rederived": weeks, "silver_version": version}
 
 
 def main(argv=None) -> int:

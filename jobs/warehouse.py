@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 import re
 import time
 import uuid
@@ -196,9 +197,50 @@ def insert_new(spark: SparkSession, df: DataFrame, path: str, keys: list[str],
     return int(merge.execute().first()["num_inserted_rows"])  # one row of metrics
 
 
+class InputMoved(PipelineError):
+    """A stage's input table got a new version while the stage ran: its output may be
+    older than what another run just wrote, so the stage starts over."""
+
+
 def is_conflict(exc: BaseException) -> bool:
-    """True for Delta's concurrent-modification errors (another run committed first)."""
-    return type(exc).__module__.startswith("delta.exceptions") or bool(CONFLICT.search(str(exc)[:500]))
+    """True for Delta's concurrent-modification errors (another run committed first) and InputMoved."""
+    return (isinstance(exc, InputMoved) or type(exc).__module__.startswith("delta.exceptions")
+            or bool(CONFLICT.search(str(exc)[:500])))
+
+
+def check_unmoved(spark: SparkSession, path: str, version: int, what: str) -> None:
+    """Raise InputMoved when the table at path is past the version a stage read."""
+    if latest_version(spark, path) > version:
+        raise InputMoved(f"{what} changed while this run read it (another run is writing); run again")
+
+
+def max_attempts(cfg: dict) -> int:
+    """The conf's write.max_attempts (default 5): tries of a stage, or of ingest's bronze
+    commit, when another run commits to the same table first."""
+    value = (cfg.get("write") or {}).get("max_attempts", 5)
+    if not isinstance(value, int) or value < 1:
+        raise PipelineError(f"write.max_attempts must be a positive integer, not {value!r}")
+    return value
+
+
+def with_conflict_retries(what: str, attempts: int, body):
+    """body(attempt) -> result, started over when another run commits to one of its tables
+    first (Delta's conflict detection); after `attempts` tries the conflict is raised."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return body(attempt)
+        except Exception as exc:
+            if attempt == attempts or not is_conflict(exc):
+                raise
+            print(f"{what}: another run committed to the same table first; starting over "
+                  f"(attempt {attempt + 1} of {attempts})", flush=True)
+            backoff(attempt)
+    raise AssertionError("unreachable")
+
+
+def backoff(attempt: int) -> None:
+    """Wait a random 0.5-2 s times the attempt, so two runs that collided do not collide again in step."""
+    time.sleep(random.uniform(0.5, 2.0) * attempt)
 
 
 def overwrite(df: DataFrame, path: str, partition_by: list[str] | None = None) -> None:

@@ -1,6 +1,6 @@
 """Two ingest runs at once on the same warehouse: nothing counted twice, nothing lost.
 
-Two real `python -m jobs.ingest` processes start together on the same input. Whichever
+Two real `python -m jobs.ingest` (or `jobs.pipeline`) processes start together. Whichever
 commits to bronze first adds the rows; the other's MERGE meets Delta's conflict
 detection, re-reads bronze and finds them all there (duplicates), or committed first
 itself. Either way bronze holds each request once and the runs' counts add up.
@@ -12,8 +12,12 @@ import json
 import subprocess
 import sys
 
+from chispa import assert_df_equality
+
+from jobs import pipeline
 from jobs.cli import PROJECT_ROOT
-from tests.helpers import event, write
+from tests.helpers import assert_same_gold, event, table, write
+from transforms.tables import GOLD_TABLES
 
 N = 300  # valid requests per input; plus 20 repeats and 2 broken lines
 
@@ -54,3 +58,26 @@ def test_two_ingests_at_once_count_each_request_once(spark, tmp_path):
         # The new requests were added once: by one run, or split between the two.
         assert sum(r.rows_added for r in runs) == new
         print([(r.rows_added, r.duplicates_dropped, r.attempts) for r in runs])
+
+
+def test_two_pipelines_at_once_equal_one_run_on_the_union(spark, cfg, tmp_path):
+    # Two whole pipelines on overlapping inputs (requests 0-239 and 120-359, 20 accounts)
+    # into one warehouse, at once; then one pipeline on both inputs into another.
+    for name, first in [("a", 0), ("b", 120)]:
+        write(tmp_path / name / "ev.jsonl",
+              [event(i, 1 + i % 28, account=f"acct-{i % 20}") for i in range(first, first + 240)])
+    command = [sys.executable, "-m", "jobs.pipeline", "--warehouse", str(tmp_path / "wh"),
+               "--driver-memory", "1g", "--shuffle-partitions", "2"]
+    procs = [subprocess.Popen([*command, "--events", str(tmp_path / name)], cwd=PROJECT_ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for name in ("a", "b")]
+    for p in procs:
+        out, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err[-2000:]
+        print(out)
+    pipeline.run(spark, {**cfg, "warehouse": str(tmp_path / "one"), "input_format": "auto",
+                         "inputs": {"events": f"{tmp_path}/[ab]/ev.jsonl", "labels": None}})
+    columns = [c for c in table(spark, f"{tmp_path}/one/silver/events").columns]
+    assert_df_equality(table(spark, f"{tmp_path}/wh/silver/events", columns),
+                       table(spark, f"{tmp_path}/one/silver/events", columns), ignore_row_order=True)
+    for name in GOLD_TABLES:
+        assert_same_gold(table(spark, f"{tmp_path}/wh/gold/{name}"), table(spark, f"{tmp_path}/one/gold/{name}"))
