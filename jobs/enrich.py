@@ -214,7 +214,8 @@ def run_once(spark: SparkSession, cfg: dict) -> dict:
         print(f"enrich: {sum(r['count'] for r in unknown)} rows of models missing from the catalog: {listed}",
               flush=True)
     return {"dates": n_dates, "rows": rows, "non_completions": non_completions,
-            "bronze_events_version": events_v, "bronze_labels_version": labels_v, "unknown_models": {r["model_variant"]: r["count"] for r in unknown}}
+            "bronze_events_version": events_v, "bronze_labels_version": labels_v,
+            "unknown_models": {r["model_variant"]: r["count"] for r in unknown}}
 
 
 def add_arguments(parser) -> None:

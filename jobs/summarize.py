@@ -304,10 +304,10 @@ def run(spark: SparkSession, cfg: dict) -> dict:
     """Write every gold table of cfg['warehouse'] from its silver table.
 
     When another run commits to the aggregate or a gold table first, or silver moves
-    while this run reads it, start over with
-    every week re-derived (write.max_attempts tries): gold tables this try had already
-    written may come from an older silver version than the winner's, and a full
-    re-derivation leaves every table from one version.
+    while this run reads it, start over with every week re-derived (write.max_attempts
+    tries): gold tables this try had already written may come from an older silver
+    version than the winner's, and a full re-derivation leaves every table from one
+    version.
     """
     def attempt(n: int) -> dict:
         try_cfg = cfg if n == 1 else {**cfg, "summarize": {**cfg.get("summarize", {}), "full": True}}
