@@ -239,3 +239,17 @@ def test_extreme_token_counts_and_dates(spark, cfg, tmp_path):
     assert acc.reasons == {"tokens_prompt_out_of_range": 1, "native_tokens_cached_out_of_range": 1,
                            "bad_tokens_completion": 1, "created_at_out_of_range": 4}
     assert {r.generation_id for r in load(spark, wh, "bronze/events").collect()} == {"g1", "g9"}
+
+
+def test_a_bronze_table_from_before_call_type_gains_the_column(spark, cfg, tmp_path):
+    # A warehouse written by an earlier version: bronze/events without call_type.
+    path = write_jsonl(tmp_path / "ev.jsonl", [event(1)])
+    first, wh = run_ingest(spark, cfg, tmp_path, path)
+    old = load(spark, wh, "bronze/events").drop("call_type")
+    old.write.format("delta").mode("overwrite").option("overwriteSchema", "true").partitionBy("event_date").save(
+        f"{wh}/bronze/events")
+    assert "call_type" not in load(spark, wh, "bronze/events").columns
+    second, _ = run_ingest(spark, cfg, tmp_path, write_jsonl(tmp_path / "more.jsonl", [event(2, call_type="embedding")]))
+    assert (second["events"].added, second["events"].duplicates) == (1, 0)
+    rows = {r.generation_id: r.call_type for r in load(spark, wh, "bronze/events").collect()}
+    assert rows == {"g1": None, "g2": "embedding"}
