@@ -131,7 +131,7 @@ def read_raw(spark: SparkSession, path: str, fields, what: str, input_format: st
     if records is not None:
         if input_format == "openrouter":
             o = formats_cfg.get("openrouter", {})
-            parts.append(openrouter.parse_lines(records, fields, o.get("account_fields", ["external_user", "api_key"])))
+            parts.append(openrouter.parse_lines(records, fields, o.get("account_fields", openrouter.ACCOUNT_FIELDS)))
         elif input_format == "otel":
             o = formats_cfg.get("otel", {})
             parts.append(otel.parse_lines(
@@ -141,7 +141,7 @@ def read_raw(spark: SparkSession, path: str, fields, what: str, input_format: st
             ))
         elif input_format == "litellm":
             o = formats_cfg.get("litellm", {})
-            parts.append(litellm.parse_lines(records, fields, o.get("account_fields", ["end_user", "user", "api_key"])))
+            parts.append(litellm.parse_lines(records, fields, o.get("account_fields", litellm.ACCOUNT_FIELDS)))
         else:
             parts.append(gateway.parse_json_lines(records, fields))
     for fmt, files in grouped.items():
@@ -160,7 +160,7 @@ def read_raw(spark: SparkSession, path: str, fields, what: str, input_format: st
         )
         if input_format == "litellm":
             o = formats_cfg.get("litellm", {})
-            parts.append(litellm.from_columns(table, fields, o.get("account_fields", ["end_user", "user", "api_key"])))
+            parts.append(litellm.from_columns(table, fields, o.get("account_fields", litellm.ACCOUNT_FIELDS)))
         else:
             parts.append(gateway.from_columns(table, fields))
     if not parts:

@@ -21,6 +21,7 @@ from pyspark.sql import types as T
 
 from transforms.formats.gateway import CORRUPT
 
+ACCOUNT_FIELDS = ["end_user", "user", "api_key"]  # the default of conf formats.litellm.account_fields
 COLUMNS = ["request_id", "startTime", "endTime", "completionStartTime", "model", "spend", "prompt_tokens",
            "completion_tokens", "user", "api_key", "end_user", "metadata", "status", "custom_llm_provider", "team_id",
            "call_type"]

@@ -17,6 +17,7 @@ from pyspark.sql import types as T
 
 from transforms.formats.gateway import CORRUPT
 
+ACCOUNT_FIELDS = ["external_user", "api_key"]  # the default of conf formats.openrouter.account_fields
 SOURCE_FIELDS = [
     "id", "created_at", "model", "provider_name", "tokens_prompt", "tokens_completion", "native_tokens_prompt",
     "native_tokens_completion", "native_tokens_reasoning", "native_tokens_cached", "total_cost", "is_byok",
