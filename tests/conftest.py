@@ -7,6 +7,12 @@ import pytest
 from jobs.cli import load_conf
 from jobs.session import build_session
 
+# Test-only Spark settings, in one place. The tests run hundreds of queries on a few
+# rows each: their cost is planning and Janino's compiling of generated code, not data.
+# Expressions are interpreted here (Spark's own suites test both paths); the production
+# paths with code generation run in every test that starts a job in its own process
+# (the concurrency, killed-run and cluster tests), whose results are compared with runs
+# of this session.
 TEST_SPARK = {
     "spark": {
         "master": "local[2]",
@@ -17,6 +23,8 @@ TEST_SPARK = {
             "spark.sql.adaptive.enabled": "false",
             "spark.default.parallelism": "2",
             "spark.databricks.delta.snapshotPartitions": "2",
+            "spark.sql.codegen.wholeStage": "false",
+            "spark.sql.codegen.factoryMode": "NO_CODEGEN",
         },
     }
 }

@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 import pandas as pd
-from chispa import assert_approx_df_equality
 
 RAW_ACCOUNT = "raw-account-id-7f3a"
 
@@ -36,23 +35,36 @@ def table(spark, path, columns=None, version=None):
     return df.select(*sorted(columns or df.columns))
 
 
-def latest_version(spark, path) -> int:
-    """The newest committed version of a Delta table (jobs.warehouse.latest_version)."""
-    from jobs.warehouse import latest_version as latest
+def latest_version(path) -> int:
+    """The newest committed version of a Delta table, read by delta-rs (no Spark job)."""
+    from deltalake import DeltaTable
 
-    return latest(spark, path)
+    return DeltaTable(str(path)).version()
 
 
-def assert_same_gold(a, b):
-    """Gold tables equal up to the last bits of sums of doubles (which depend on the order of addition).
+def gold(path, version=None) -> pd.DataFrame:
+    """A gold table (at a version) read with delta-rs: no Spark query, and a reader
+    independent of the one that wrote it."""
+    from deltalake import DeltaTable
 
-    Rows are put in order by their columns that are not doubles (keys and exact counts):
-    sorting on a double too would let a last-bit difference reorder rows and pair the
-    wrong ones."""
-    from pyspark.sql import types as T
+    return DeltaTable(str(path), version=version).to_pandas()
 
-    exact = [f.name for f in a.schema.fields if not isinstance(f.dataType, T.DoubleType | T.FloatType)]
-    assert_approx_df_equality(a.orderBy(*exact), b.orderBy(*exact), 1e-9, allow_nan_equality=True)
+
+def assert_same_gold(a: pd.DataFrame, b: pd.DataFrame):
+    """Gold tables (from `gold`) equal up to the last bits of sums of doubles, which depend
+    on the order of addition.
+
+    Rows are put in order by their columns that are not floating point (keys and exact
+    counts): sorting on a double too would let a last-bit difference reorder rows and
+    pair the wrong ones."""
+    assert list(a.columns) == list(b.columns)
+    assert len(a) == len(b), f"{len(a)} rows against {len(b)}"
+    exact = [c for c in a.columns if not pd.api.types.is_float_dtype(a[c]) or not pd.api.types.is_float_dtype(b[c])]
+
+    def ordered(df):
+        return df.sort_values(exact, na_position="first", kind="stable").reset_index(drop=True) if exact else df
+
+    pd.testing.assert_frame_equal(ordered(a), ordered(b), check_exact=False, rtol=1e-9, atol=0)
 
 
 # Tiny gold tables, by hand, for the figure and report tests.

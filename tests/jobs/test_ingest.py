@@ -192,18 +192,6 @@ def test_cli_bad_arguments_are_one_line_error(tmp_path):
     assert proc.stderr.strip().count("\n") == 0 and "--events" in proc.stderr
 
 
-def test_cli_warm_start_prints_only_the_jobs_own_lines(spark, tmp_path):
-    # The session fixture has resolved Delta's jars once: this start reuses them without
-    # Ivy, so the console holds the accounting lines and no resolution report.
-    proc = cli("--events", str(PROJECT_ROOT / "samples" / "events.jsonl"), "--warehouse", str(tmp_path / "wh"))
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    # The sample's 16 lines, read by hand: gen-0001..0010 valid, gen-0001 again (a duplicate),
-    # gen-0011..0015 each broken one way (truncated, negative tokens, bad time, no model, ...).
-    assert proc.stdout.splitlines() == ["ingest events: read=16 added=10 quarantined=5 duplicates=1 no_account=0 files=jsonl:1"]
-    assert ":: resolving dependencies" not in proc.stderr and "loading settings" not in proc.stderr
-    assert "Traceback" not in proc.stderr
-
-
 def test_by_day_spreads_a_day_over_at_most_files_per_day_tasks(spark):
     from pyspark.sql import functions as F
 
