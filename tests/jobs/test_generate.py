@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from chispa import assert_df_equality
 
 from jobs import generate
@@ -18,21 +19,27 @@ def gen(spark, cfg, out, partitions, fmt="jsonl", n=3000):
                                               "label_rate": 0.05, "mess_rate": 0.05, "partitions": partitions}})
 
 
-def test_same_seed_same_rows_whatever_the_partitions(spark, cfg, tmp_path):
-    gen(spark, cfg, tmp_path / "a", 2)
+@pytest.fixture(scope="module")
+def jsonl_two(spark, cfg, tmp_path_factory):
+    """3,000 requests in JSON Lines from 2 partitions (read by the two tests below)."""
+    out = tmp_path_factory.mktemp("generated-jsonl")
+    gen(spark, cfg, out, 2)
+    return out
+
+
+def test_same_seed_same_rows_whatever_the_partitions(spark, cfg, tmp_path, jsonl_two):
     gen(spark, cfg, tmp_path / "b", 3)
     for part in ("events", "labels"):
-        a = spark.read.text(str(tmp_path / "a" / part))
+        a = spark.read.text(str(jsonl_two / part))
         b = spark.read.text(str(tmp_path / "b" / part))
         assert a.count() > 0
         assert_df_equality(a, b, ignore_row_order=True)
-    files = sorted(p.name for p in (tmp_path / "a" / "events").iterdir() if not p.name.startswith((".", "_")))
+    files = sorted(p.name for p in (jsonl_two / "events").iterdir() if not p.name.startswith((".", "_")))
     assert len(files) == 2 and all(f.endswith(".jsonl") for f in files)
 
 
-def test_jsonl_rows_follow_the_contract(spark, cfg, tmp_path):
-    gen(spark, cfg, tmp_path / "g", 2)
-    lines = [line for p in sorted((tmp_path / "g" / "events").glob("*.jsonl")) for line in p.read_text().splitlines()]
+def test_jsonl_rows_follow_the_contract(jsonl_two):
+    lines = [line for p in sorted((jsonl_two / "events").glob("*.jsonl")) for line in p.read_text().splitlines()]
     parsed = []
     for line in lines:
         try:
@@ -49,7 +56,7 @@ def test_jsonl_rows_follow_the_contract(spark, cfg, tmp_path):
     assert all("2024-11-03" <= r["created_at"][:10] <= "2025-11-30" for r in ok)
     assert all(r["native_tokens_reasoning"] <= r["tokens_completion"] for r in ok)
     assert all(r["native_tokens_cached"] <= r["tokens_prompt"] for r in ok)
-    labels = [json.loads(x) for p in (tmp_path / "g" / "labels").glob("*.jsonl") for x in p.read_text().splitlines()]
+    labels = [json.loads(x) for p in (jsonl_two / "labels").glob("*.jsonl") for x in p.read_text().splitlines()]
     paths = set((PROJECT_ROOT / "conf" / "google_nl_content_categories_v2.txt").read_text().splitlines())
     assert labels and all(lab["category"] in paths and 0 <= lab["confidence"] <= 1 for lab in labels)
 

@@ -1,12 +1,17 @@
-"""Random rows and random bytes never crash ingest, and every row lands in exactly one place."""
+"""Random rows and random bytes never crash ingest, and every row lands in exactly one place.
+
+The examples of a test ingest into one warehouse, each as a run of its own
+(`run_id`): a table is created once, not per example, and each example's rows are
+found in bronze and quarantine by their `ingest_run_id`. (Ids repeated across
+examples are then duplicates of bronze: still exactly one place per line.)"""
 
 from __future__ import annotations
 
 import json
 import re
-import tempfile
-from pathlib import Path
+import uuid
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -32,37 +37,50 @@ ROW = st.one_of(
 )
 
 
+@pytest.fixture(scope="module")
+def wh(tmp_path_factory):
+    return tmp_path_factory.mktemp("hostile")
+
+
+def ingest_example(spark, cfg, wh, write) -> tuple:
+    """Ingest one example's file as a run of its own: (accounting, its bronze rows, its quarantine rows)."""
+    run_id = uuid.uuid4().hex
+    path = wh / f"{run_id}.jsonl"
+    write(path)
+    acc = ingest.run(spark, {**cfg, "warehouse": str(wh / "wh"), "run_id": run_id,
+                             "inputs": {"events": str(path), "labels": None}})["events"]
+
+    def rows(table):
+        target = wh / "wh" / table
+        if not (target / "_delta_log").is_dir():
+            return 0
+        return spark.read.format("delta").load(str(target)).filter(f"ingest_run_id = '{run_id}'").count()
+
+    return acc, rows("bronze/events"), rows("quarantine/events")
+
+
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(ROW, min_size=1, max_size=25))
-def test_every_line_lands_once(spark, cfg, lines):
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "events.jsonl"
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        result = ingest.run(spark, {**cfg, "warehouse": f"{tmp}/wh", "inputs": {"events": str(path), "labels": None}})
-        acc = result["events"]
-        assert acc.read == len(lines)
-        # Bronze and quarantine counted by reading the tables; every other line is a duplicate
-        # of a valid id, so there are at most as many duplicates as valid lines repeat an id.
-        bronze = spark.read.format("delta").load(f"{tmp}/wh/bronze/events").count() if acc.added else 0
-        quarantine = spark.read.format("delta").load(f"{tmp}/wh/quarantine/events").count() if acc.quarantined else 0
-        assert (bronze, quarantine) == (acc.added, acc.quarantined)
-        assert acc.duplicates == len(lines) - bronze - quarantine
+def test_every_line_lands_once(spark, cfg, wh, lines):
+    acc, bronze, quarantine = ingest_example(
+        spark, cfg, wh, lambda path: path.write_text("\n".join(lines) + "\n", encoding="utf-8"))
+    assert acc.read == len(lines)
+    # Bronze and quarantine counted by reading the tables; every other line is a duplicate
+    # of a valid id (in this example, or in bronze from an earlier one).
+    assert (bronze, quarantine) == (acc.added, acc.quarantined)
+    assert acc.duplicates == len(lines) - bronze - quarantine
 
 
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.binary(min_size=0, max_size=300))
-def test_random_bytes_never_crash(spark, cfg, data):
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "events.jsonl"
-        path.write_bytes(data)
-        acc = ingest.run(spark, {**cfg, "warehouse": f"{tmp}/wh", "inputs": {"events": str(path), "labels": None}})["events"]
-        assert acc.added == 0  # random bytes are never a valid request
-        # Every line, as Hadoop's line reader splits them (\n, \r\n or \r; no final empty line),
-        # counted here without Spark, is quarantined.
-        lines = re.split(rb"\r\n|\r|\n", data)
-        expected = len(lines) - (1 if lines and lines[-1] == b"" else 0)
-        quarantine = spark.read.format("delta").load(f"{tmp}/wh/quarantine/events").count() if acc.quarantined else 0
-        assert acc.read == acc.quarantined == quarantine == expected
+def test_random_bytes_never_crash(spark, cfg, wh, data):
+    acc, bronze, quarantine = ingest_example(spark, cfg, wh, lambda path: path.write_bytes(data))
+    assert acc.added == bronze == 0  # random bytes are never a valid request
+    # Every line, as Hadoop's line reader splits them (\n, \r\n or \r; no final empty line),
+    # counted here without Spark, is quarantined.
+    lines = re.split(rb"\r\n|\r|\n", data)
+    expected = len(lines) - (1 if lines and lines[-1] == b"" else 0)
+    assert acc.read == acc.quarantined == quarantine == expected
 
 
 def test_the_session_runs_in_ansi_mode(spark):
