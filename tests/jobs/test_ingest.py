@@ -192,6 +192,15 @@ def test_cli_bad_arguments_are_one_line_error(tmp_path):
     assert proc.stderr.strip().count("\n") == 0 and "--events" in proc.stderr
 
 
+def test_the_shipped_sample_is_counted_as_read_by_hand(spark, cfg, tmp_path):
+    # samples/events.jsonl, 16 lines read by hand: gen-0001..0010 valid, gen-0001 again (a
+    # duplicate), gen-0011..0015 each broken one way (truncated, negative tokens, bad time, no model, ...).
+    # (That a warm start prints only this line and no Ivy report: tests/test_concurrency.py.)
+    acc = ingest.run(spark, {**cfg, "warehouse": str(tmp_path / "wh"),
+                             "inputs": {"events": str(PROJECT_ROOT / "samples" / "events.jsonl"), "labels": None}})
+    assert acc["events"].line() == "ingest events: read=16 added=10 quarantined=5 duplicates=1 no_account=0 files=jsonl:1"
+
+
 def test_by_day_spreads_a_day_over_at_most_files_per_day_tasks(spark):
     from pyspark.sql import functions as F
 
