@@ -48,11 +48,11 @@ class Section:
     figures: list[Figure] = field(default_factory=list)
 
 
-def read_table(path: str) -> pd.DataFrame:
-    """A small Delta table as pandas, through delta-rs."""
+def read_table(path: str, version: int | None = None) -> pd.DataFrame:
+    """A small Delta table (at a version) as pandas, through delta-rs."""
     from deltalake import DeltaTable
 
-    return DeltaTable(path).to_pandas()
+    return DeltaTable(str(path), version=version).to_pandas()
 
 
 def load_gold(wh: str) -> dict[str, pd.DataFrame]:

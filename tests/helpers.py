@@ -26,12 +26,9 @@ def write(path: Path, rows):
     return path
 
 
-def table(spark, path, columns=None, version=None):
-    """A Delta table (at a version), its columns sorted."""
-    reader = spark.read.format("delta")
-    if version is not None:
-        reader = reader.option("versionAsOf", version)
-    df = reader.load(path)
+def table(spark, path, columns=None):
+    """A Delta table, its columns sorted."""
+    df = spark.read.format("delta").load(path)
     return df.select(*sorted(columns or df.columns))
 
 
@@ -43,11 +40,11 @@ def latest_version(path) -> int:
 
 
 def gold(path, version=None) -> pd.DataFrame:
-    """A gold table (at a version) read with delta-rs: no Spark query, and a reader
-    independent of the one that wrote it."""
-    from deltalake import DeltaTable
+    """A gold table (at a version) read with delta-rs, as the plotting step reads it: no
+    Spark query, and a reader independent of the one that wrote it."""
+    from jobs.plot import read_table
 
-    return DeltaTable(str(path), version=version).to_pandas()
+    return read_table(path, version)
 
 
 def assert_same_gold(a: pd.DataFrame, b: pd.DataFrame):
