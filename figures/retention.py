@@ -52,10 +52,16 @@ def heatmap(ret: pd.DataFrame, model: str):
     return fig, f"{model}: {len(cohorts)} monthly cohorts; numbers are retention in percent."
 
 
+def passing(signals: pd.DataFrame) -> pd.DataFrame:
+    """The signals that passed their test (gold keeps the near misses too, with their evidence)."""
+    return signals[signals["passes"].fillna(False).astype(bool)]
+
+
 def curves(ret: pd.DataFrame, signals: pd.DataFrame, model: str):
-    """Retention curves of each cohort; foundational cohorts bold, boomerangs marked."""
+    """Retention curves of each cohort; foundational cohorts bold, boomerangs marked (passing signals only)."""
     d = ret[(ret["model"] == model) & (~ret["suppressed"])]
-    sig = signals[signals["model"] == model]
+    sig = passing(signals)
+    sig = sig[sig["model"] == model]
     found = set(sig[sig["signal"] == "foundational"]["cohort_month"])
     fig, ax = new_figure(f"Retention curves by cohort: {model}")
     for cohort, c in d.groupby("cohort_month"):
@@ -75,6 +81,8 @@ def curves(ret: pd.DataFrame, signals: pd.DataFrame, model: str):
         ax.legend(frameon=False, fontsize=9)
     f = sig[sig["signal"] == "foundational"]
     caption = (f"Foundational cohort {str(f['cohort_month'].iloc[0])[:7]}: {pct(f['value'].iloc[0])} at month "
-               f"{int(f['months_since'].iloc[0])} vs a later-cohort median of {pct(f['baseline'].iloc[0])}."
-               if len(f) else "No foundational cohort detected.")
+               f"{int(f['months_since'].iloc[0])}; at month {int(f['compared_at'].iloc[0])}, "
+               f"{pct(f['compared_value'].iloc[0])} vs a later-cohort mean of {pct(f['baseline'].iloc[0])} "
+               f"(q = {f['q_value'].iloc[0]:.2g})."
+               if len(f) else "No foundational cohort passes its test.")
     return fig, caption

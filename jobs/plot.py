@@ -123,7 +123,7 @@ def sections(gold: dict) -> list[Section]:
     ]
     ret = Section("Retention")
     present = set(gold["cohort_retention"]["model"]) if "cohort_retention" in gold else set()
-    signalled = set(gold["cohort_signals"]["model"]) if "cohort_signals" in gold else set()
+    signalled = set(retention.passing(gold["cohort_signals"])["model"]) if "cohort_signals" in gold else set()
     models = [m for m in RETENTION_MODELS if m in present] + sorted(signalled - set(RETENTION_MODELS))
     if not models:
         ret.figures.append(draw("retention", ["cohort_retention", "cohort_signals"], gold, lambda *a: None)

@@ -34,7 +34,7 @@ from jobs.cli import (
     spark_overrides,
 )
 from jobs.session import build_session
-from transforms import cohorts, economics, enrich, shares
+from transforms import cohorts, economics, enrich, shares, signals
 from transforms.tables import GOLD_TABLES
 
 RUNS_SCHEMA = T.StructType([
@@ -118,29 +118,44 @@ def share_tables(agg: DataFrame) -> dict[str, DataFrame]:
     }
 
 
-def cohort_tables(cfg: dict, agg: DataFrame, last_date: dt.date) -> dict[str, DataFrame]:
-    """Retention matrices by model and by author, and their signals (thresholds from conf)."""
-    c = cfg.get("cohorts", {})
+def cohort_tables(spark: SparkSession, cfg: dict, agg: DataFrame, last_date: dt.date) -> dict[str, DataFrame]:
+    """Retention matrices by model and by author, and their signals (levels from conf)."""
     k_min = int(cfg.get("privacy", {}).get("k_min", 10))
     end = cohorts.data_end_month(last_date)
     # One row per (account, model, month) with activity: all the matrices need.
     activity = shares.grouping_set(agg, shares.ACTIVITY).select("account_key", "model", "author", "month").cache()
-    # The model cells feed both matrices, and each matrix is read four times (the table
-    # and three parts of its signals). Cached and filled here, before the gold tables
-    # are written from several threads: otherwise each thread would compute them anew.
+    # The model cells feed both matrices and the model signals. Cached and filled here,
+    # before the gold tables are written from several threads: otherwise each thread
+    # would compute them anew.
     model_cells = cohorts.retention_cells(activity, "model", end).cache()
+    author_cells = cohorts.retention_cells(activity, "author", end).cache()
     by_model = cohorts.cohort_retention(activity, "model", end, k_min, cells=model_cells).cache()
-    by_author = cohorts.author_cohort_retention(activity, end, k_min, model_cells=model_cells).cache()
-    by_model.count()
-    by_author.count()
-    args = (int(c.get("horizon_months", 5)), float(c.get("min_level", 0.3)), float(c.get("lift", 1.5)),
-            float(c.get("min_rise", 0.03)))
+    by_author = cohorts.author_cohort_retention(activity, end, k_min, model_cells=model_cells,
+                                                author_cells=author_cells).cache()
     return {
         "cohort_retention": by_model,
         "cohort_retention_author": by_author,
-        "cohort_signals": cohorts.cohort_signals(by_model, "model", *args),
-        "cohort_signals_author": cohorts.cohort_signals(by_author, "author", *args),
+        "cohort_signals": cohort_signals(spark, cfg, model_cells, by_model, "model"),
+        "cohort_signals_author": cohort_signals(spark, cfg, author_cells, by_author, "author"),
     }
+
+
+def cohort_signals(spark: SparkSession, cfg: dict, cells: DataFrame, published: DataFrame, key: str) -> DataFrame:
+    """The key's signals (transforms.signals), tested on the driver: their inputs are one row
+    per pair of published cohort cells and one per cohort, a few thousand at most."""
+    c = cfg.get("cohorts", {})
+    pairs = cohorts.boomerang_pairs(cells, published, key).toPandas()
+    candidates = cohorts.foundational_candidates(published, key, int(c.get("horizon_months", 5)),
+                                                 int(c.get("min_later_cohorts", 2))).toPandas()
+    table = signals.evaluate(
+        pairs, candidates, key, fdr_level=float(c.get("fdr_level", 0.05)), min_rise=float(c.get("min_rise", 0.03)),
+        min_level=float(c.get("min_level", 0.3)), lift=float(c.get("lift", 1.5)),
+        k_min=int(cfg.get("privacy", {}).get("k_min", 10)),
+    )
+    name = "cohort_signals" if key == "model" else f"cohort_signals_{key}"
+    print(f"summarize: {name}: {len(pairs) + len(candidates)} cells tested, {int(table['passes'].sum())} signal(s) "
+          f"pass at q <= {c.get('fdr_level', 0.05)}")
+    return spark.createDataFrame(signals.records(table), signals.schema(key))
 
 
 ELASTICITY_SCHEMA = T.StructType([
@@ -206,7 +221,7 @@ def gold_table_names() -> list[str]:
 
 def gold_tables(spark: SparkSession, cfg: dict, agg: DataFrame, last_date: dt.date) -> dict[str, DataFrame]:
     """All gold tables derived from the aggregate."""
-    tables = {**share_tables(agg), **cohort_tables(cfg, agg, last_date), **economics_tables(spark, cfg, agg)}
+    tables = {**share_tables(agg), **cohort_tables(spark, cfg, agg, last_date), **economics_tables(spark, cfg, agg)}
     assert sorted(tables) == sorted(gold_table_names()), "gold_table_names is out of date"
     return tables
 

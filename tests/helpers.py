@@ -134,9 +134,15 @@ GOLD = {
         ["model", "cohort_month", "months_since", "cohort_size", "active_accounts", "retention", "suppressed",
          "data_end_month"]),
     "cohort_signals": frame(
-        [("m/x", dt.date(2025, 5, 1), "foundational", 3, 0.3, 0.15, 2, 1),
-         ("m/x", dt.date(2025, 6, 1), "boomerang", 2, 0.3, 0.2, 1, None)],
-        ["model", "cohort_month", "signal", "months_since", "value", "baseline", "compared_at", "later_cohorts"]),
+        [("m/x", dt.date(2025, 5, 1), "foundational", 3, 0.3, 0.15, 3, 0.3, 50, 2, 0.01, None, None,
+          "prediction_z", 4.1, 2e-5, 1e-4, 0.05, 12, True, False),
+         ("m/x", dt.date(2025, 5, 1), "boomerang", 3, 0.3, 0.2, 2, 0.3, 50, None, None, 5, 10,
+          "mcnemar_exact", 1.29, 0.15, 0.6, 0.05, 12, False, False),  # a near miss: not drawn
+         ("m/x", dt.date(2025, 6, 1), "boomerang", 2, 0.3, 0.2, 1, 0.3, 40, None, None, 0, 4,
+          "mcnemar_exact", None, None, None, 0.05, 12, True, True)],
+        ["model", "cohort_month", "signal", "months_since", "value", "baseline", "compared_at", "compared_value",
+         "cohort_size", "later_cohorts", "later_spread", "accounts_lost", "accounts_gained", "test", "statistic",
+         "p_value", "q_value", "fdr_level", "tests", "passes", "evidence_suppressed"]),
     "category_cost_usage": frame(
         [("Programming", 1000, 1.0, 1.0, "premium", 0.73, 500.0), ("Roleplay", 900, 0.3, 0.33, "mass_market", 0.73, 500.0),
          ("Legal", 10, 0.02, 2.0, "specialist", 0.73, 500.0), ("Trivia", 5, 0.001, 0.2, "niche", 0.73, 500.0)],

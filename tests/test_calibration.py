@@ -109,14 +109,22 @@ def test_regions_and_languages(gold):
     assert lang["en"] > 0.75 and 0.03 <= lang["zh-Hans"] <= 0.09  # study: English >80%, zh-Hans ~5%
 
 
-def test_planted_cohort_signals(gold):
-    signals = {(r.model, str(r.cohort_month)[:7], r.signal, r.months_since) for r in gold("cohort_signals").collect()}
-    assert ("anthropic/claude-sonnet-4", "2025-05", "foundational", 5) in signals
-    assert ("google/gemini-2.5-pro", "2025-06", "foundational", 5) in signals
-    assert ("deepseek/deepseek-r1", "2025-04", "boomerang", 3) in signals
-    assert ("deepseek/deepseek-chat-v3-0324", "2025-07", "boomerang", 2) in signals
-    foundational = {(m, c) for m, c, s, _ in signals if s == "foundational"}
-    assert not {m for m, _ in foundational} & {"google/gemini-2.0-flash-001", "meta-llama/llama-4-maverick"}
+PLANTED_FOUNDATIONAL = {("anthropic/claude-sonnet-4", "2025-05", "foundational", 5),
+                        ("google/gemini-2.5-pro", "2025-06", "foundational", 5)}
+
+
+def test_cohort_signals_are_the_planted_ones(gold):
+    rows = gold("cohort_signals").collect()
+    passing = {(r.model, str(r.cohort_month)[:7], r.signal, r.months_since) for r in rows if r.passes}
+    assert rows[0].tests >= 300  # hundreds of cells tested, one family
+    # Both planted foundational cohorts, and no signal among the hundreds of unplanted
+    # cohorts. The planted boomerangs (DeepSeek R1 April, DeepSeek Chat July) have about 30
+    # accounts at this scale: a rise of about 3 accounts is no evidence, so they may not
+    # pass here (on the default 1M year they do; see the README).
+    assert PLANTED_FOUNDATIONAL <= passing <= PLANTED_FOUNDATIONAL | {
+        ("deepseek/deepseek-r1", "2025-04", "boomerang", 3), ("deepseek/deepseek-chat-v3-0324", "2025-07", "boomerang", 2)}
+    authors = {(r.author, r.signal) for r in gold("cohort_signals_author").collect() if r.passes}
+    assert authors <= {("anthropic", "foundational"), ("google", "foundational"), ("deepseek", "boomerang")}
 
 
 def test_cost_and_elasticity(gold):

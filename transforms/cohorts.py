@@ -1,4 +1,4 @@
-"""Cohort retention matrices, foundational cohorts and boomerangs (activity retention).
+"""Cohort retention matrices, and the inputs of their signals' tests (activity retention).
 
 An account belongs to the cohort of the calendar month of its first request to a
 model (or author); retention at months_since = k is the share of the cohort active
@@ -41,23 +41,33 @@ def retention_cells(activity_df: DataFrame, key: str, end_month: dt.date) -> Dat
 
     Rows run from months_since 0 to the data's last complete month (right-censored:
     later months have no row); a month without activity has active_accounts 0.
+    `stayed_accounts`: the active accounts that were active the month before too (0 at
+    months_since 0), what a paired test of two consecutive months needs; it is never
+    published.
     """
     end = F.lit(end_month).cast("date")
     months = activity_months(activity_df, key).filter(F.col("month") <= end)
+    # One ordered window per (account, key): its running minimum is the first month.
+    by_account = Window.partitionBy("account_key", key).orderBy("month")
     counts = (
-        months.withColumn("cohort_month", F.min("month").over(Window.partitionBy("account_key", key)))
+        months.withColumns({
+            "cohort_month": F.min("month").over(by_account),
+            "_stayed": (months_between(F.col("month"), F.lag("month").over(by_account)) == 1).cast("int"),
+        })
         .withColumn("months_since", months_between(F.col("month"), F.col("cohort_month")))
         .groupBy(key, "cohort_month", "months_since")
-        .agg(F.count(F.lit(1)).alias("active_accounts"))
+        .agg(F.count(F.lit(1)).alias("active_accounts"),
+             F.coalesce(F.sum("_stayed"), F.lit(0)).cast("long").alias("stayed_accounts"))
     )
     sizes = counts.filter(F.col("months_since") == 0).select(key, "cohort_month",
                                                              F.col("active_accounts").alias("cohort_size"))
     grid = sizes.withColumn(
         "months_since", F.explode(F.sequence(F.lit(0), months_between(end, F.col("cohort_month"))))
     )
-    return grid.join(counts, on=[key, "cohort_month", "months_since"], how="left").withColumn(
-        "active_accounts", F.coalesce("active_accounts", F.lit(0))
-    )
+    return grid.join(counts, on=[key, "cohort_month", "months_since"], how="left").withColumns({
+        "active_accounts": F.coalesce("active_accounts", F.lit(0)),
+        "stayed_accounts": F.coalesce("stayed_accounts", F.lit(0)),
+    })
 
 
 def primary_suppressed(k_min: int) -> Column:
@@ -90,7 +100,7 @@ def cohort_retention(activity_df: DataFrame, key: str, end_month: dt.date, k_min
 
 
 def author_cohort_retention(activity_df: DataFrame, end_month: dt.date, k_min: int,
-                            model_cells: DataFrame | None = None) -> DataFrame:
+                            model_cells: DataFrame | None = None, author_cells: DataFrame | None = None) -> DataFrame:
     """The author matrix, with secondary suppression against the model matrix.
 
     An author's cell counts the union of the accounts of its models' cells at the
@@ -111,7 +121,8 @@ def author_cohort_retention(activity_df: DataFrame, end_month: dt.date, k_min: i
         models.filter(primary_suppressed(k_min))
         .groupBy(*keys).agg(F.sum("active_accounts").alias("hidden_accounts"))
     )
-    cells = retention_cells(activity_df, "author", end_month).join(hidden, on=keys, how="left")
+    author_cells = retention_cells(activity_df, "author", end_month) if author_cells is None else author_cells
+    cells = author_cells.join(hidden, on=keys, how="left")
     recoverable = F.coalesce(F.col("hidden_accounts").between(1, k_min - 1), F.lit(False))
     cohort_recoverable = F.max(F.when(F.col("months_since") == 0, recoverable)).over(
         Window.partitionBy("author", "cohort_month"))
@@ -120,56 +131,60 @@ def author_cohort_retention(activity_df: DataFrame, end_month: dt.date, k_min: i
     return suppress(cells, "author", end_month, suppressed)
 
 
-def foundational_cohorts(retention: DataFrame, key: str, horizon: int, min_level: float, lift: float) -> DataFrame:
-    """Cohorts whose retention at `horizon` is >= min_level and >= lift x the median of the same
-    key's later cohorts, compared at the horizon or, when no later cohort reaches it yet, at the
-    latest month one does (`compared_at`). Suppressed cells take no part."""
-    visible = retention.filter(~F.col("suppressed")).select(key, "cohort_month", "months_since", "retention")
+def boomerang_pairs(cells: DataFrame, published: DataFrame, key: str) -> DataFrame:
+    """Every two consecutive months (k - 1, k), k >= 2, of a cohort whose cells are both published,
+    with the counts McNemar's test takes: key, cohort_month, months_since (k), cohort_size,
+    value (retention at k), baseline (at k - 1), compared_at (k - 1), accounts_lost (active at
+    k - 1, not at k), accounts_gained (active at k, not at k - 1).
+
+    `cells`: retention_cells (raw counts); `published`: the matrix after suppression. A cell
+    suppressed there is never part of a pair."""
+    keys = [key, "cohort_month", "months_since"]
+    visible = published.filter(~F.col("suppressed")).select(*keys)
+    cur = cells.join(visible, on=keys, how="inner")
+    prev = cur.select(key, "cohort_month", (F.col("months_since") + 1).alias("months_since"),
+                      F.col("active_accounts").alias("previous_accounts"))
+    return cur.filter(F.col("months_since") >= 2).join(prev, on=keys, how="inner").select(
+        key, "cohort_month", "months_since", "cohort_size",
+        (F.col("active_accounts") / F.col("cohort_size")).alias("value"),
+        (F.col("previous_accounts") / F.col("cohort_size")).alias("baseline"),
+        (F.col("months_since") - 1).alias("compared_at"),
+        (F.col("previous_accounts") - F.col("stayed_accounts")).alias("accounts_lost"),
+        (F.col("active_accounts") - F.col("stayed_accounts")).alias("accounts_gained"),
+    )
+
+
+def foundational_candidates(published: DataFrame, key: str, horizon: int, min_later: int) -> DataFrame:
+    """Every cohort published at `horizon`, beside the key's later cohorts: key, cohort_month,
+    months_since (the horizon), cohort_size, value (retention at the horizon), compared_at,
+    compared_value (its own retention there), baseline (the later cohorts' mean retention at compared_at), later_spread
+    (their sample standard deviation), later_cohorts.
+
+    compared_at is the latest month from 1 to the horizon at which at least `min_later`
+    later cohorts are published (the horizon itself once they have reached it); a cohort
+    without such a month, or not published there itself, has no row. Only published
+    cells take part."""
+    visible = published.filter(~F.col("suppressed")).select(key, "cohort_month", "months_since", "cohort_size",
+                                                            "retention")
     at_h = visible.filter(F.col("months_since") == horizon).select(
-        key, "cohort_month", F.col("retention").alias("value")
-    ).filter(F.col("value") >= min_level)
+        key, "cohort_month", "cohort_size", F.col("retention").alias("value"))
     later = visible.select(key, F.col("cohort_month").alias("later_month"), "months_since",
                            F.col("retention").alias("later_retention"))
-    pairs = at_h.join(later, on=key, how="inner").filter(
-        (F.col("later_month") > F.col("cohort_month")) & (F.col("months_since") >= 1)
-        & (F.col("months_since") <= horizon)
+    per_month = (
+        at_h.select(key, "cohort_month").join(later, on=key, how="inner")
+        .filter((F.col("later_month") > F.col("cohort_month")) & F.col("months_since").between(1, horizon))
+        .groupBy(key, "cohort_month", "months_since")
+        .agg(F.avg("later_retention").alias("baseline"), F.stddev_samp("later_retention").alias("later_spread"),
+             F.count(F.lit(1)).alias("later_cohorts"))
+        .filter(F.col("later_cohorts") >= min_later)
     )
-    compared_at = pairs.groupBy(key, "cohort_month").agg(F.max("months_since").alias("compared_at"))
-    baseline = (
-        pairs.join(compared_at, on=[key, "cohort_month"], how="inner")
-        .filter(F.col("months_since") == F.col("compared_at"))
-        .groupBy(key, "cohort_month", "compared_at")
-        .agg(F.median("later_retention").alias("baseline"), F.count(F.lit(1)).alias("later_cohorts"))
-    )
-    own = visible.select(key, "cohort_month", F.col("months_since").alias("compared_at"),
-                         F.col("retention").alias("own_at_compared"))
+    latest = per_month.groupBy(key, "cohort_month").agg(F.max("months_since").alias("months_since"))
+    own = visible.select(key, "cohort_month", "months_since", F.col("retention").alias("compared_value"))
     return (
-        at_h.join(baseline, on=[key, "cohort_month"], how="inner")
-        .join(own, on=[key, "cohort_month", "compared_at"], how="inner")
-        .filter(F.col("own_at_compared") >= lift * F.col("baseline"))
-        .select(key, "cohort_month", F.lit("foundational").alias("signal"), F.lit(horizon).alias("months_since"),
-                "value", "baseline", "compared_at", "later_cohorts")
-    )
-
-
-def boomerangs(retention: DataFrame, key: str, min_rise: float) -> DataFrame:
-    """Cells where retention rises from month k-1 to k (k >= 2) by at least min_rise (absolute)."""
-    visible = retention.filter(~F.col("suppressed"))
-    prev = F.lag("retention").over(Window.partitionBy(key, "cohort_month").orderBy("months_since"))
-    prev_k = F.lag("months_since").over(Window.partitionBy(key, "cohort_month").orderBy("months_since"))
-    return (
-        visible.withColumns({"previous": prev, "_prev_k": prev_k})
-        .filter((F.col("months_since") >= 2) & (F.col("_prev_k") == F.col("months_since") - 1)
-                & (F.col("retention") - F.col("previous") >= min_rise))
-        .select(key, "cohort_month", F.lit("boomerang").alias("signal"), "months_since",
-                F.col("retention").alias("value"), F.col("previous").alias("baseline"),
-                (F.col("months_since") - 1).alias("compared_at"), F.lit(None).cast("long").alias("later_cohorts"))
-    )
-
-
-def cohort_signals(retention: DataFrame, key: str, horizon: int, min_level: float, lift: float,
-                   min_rise: float) -> DataFrame:
-    """key, cohort_month, signal (`foundational` | `boomerang`), months_since, value, baseline, compared_at."""
-    return foundational_cohorts(retention, key, horizon, min_level, lift).unionByName(
-        boomerangs(retention, key, min_rise)
+        per_month.join(latest, on=[key, "cohort_month", "months_since"], how="inner")
+        .join(own, on=[key, "cohort_month", "months_since"], how="inner")
+        .withColumnRenamed("months_since", "compared_at")
+        .join(at_h, on=[key, "cohort_month"], how="inner")
+        .select(key, "cohort_month", F.lit(horizon).alias("months_since"), "cohort_size", "value", "compared_at",
+                "compared_value", "baseline", "later_spread", "later_cohorts")
     )

@@ -101,8 +101,12 @@ def test_captions_state_the_key_numbers():
     _, caption = open_closed.segment_share(GOLD["weekly_segment_share"])
     # Two weeks only, so the "last 4 weeks" mean covers both: OSS (0.3 + 0.4) / 2.
     assert "35.0%" in caption
-    _, caption = retention.curves(GOLD["cohort_retention"], GOLD["cohort_signals"], "m/x")
-    assert "2025-05" in caption and "30.0%" in caption and "15.0%" in caption
+    fig, caption = retention.curves(GOLD["cohort_retention"], GOLD["cohort_signals"], "m/x")
+    assert "2025-05" in caption and "30.0%" in caption and "15.0%" in caption and "q = 0.0001" in caption
+    # Only signals that passed their test are marked: the May near miss is not.
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert [label for label in labels if label.startswith("Boomerang")] == ["Boomerang: 2025-06 cohort, month 2"]
+    plt.close(fig)
     _, caption = economics.model_scatter(GOLD["model_cost_usage"], GOLD["price_elasticity"])
     assert "-0.060" in caption and "+0.6%" in caption  # 0.9 ** -0.06 - 1 = +0.634%
 

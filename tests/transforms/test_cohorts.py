@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 from chispa import assert_approx_df_equality
-from pyspark.sql import functions as F
 
 from transforms import cohorts
 
@@ -66,54 +65,70 @@ def test_non_monotone_curve_from_returns(spark):
         (0, False), (1, True), (2, False)]  # nobody in month 1, half back in month 2
 
 
+def test_cells_count_the_accounts_that_stayed_from_the_month_before(spark):
+    rows = (
+        # Jan cohort: 20 accounts; a0-a11 in Feb; a7-a16 in Mar (a7-a11 were in Feb too).
+        accounts("a", 20, "x", [m(1)]) + accounts("a", 12, "x", [m(2)])
+        + [(f"a{i}", "x", m(3)) for i in range(7, 17)]
+        # Feb cohort: 9 accounts active in Feb and Mar.
+        + accounts("b", 9, "x", [m(2), m(3)])
+    )
+    cells = cohorts.retention_cells(spark.createDataFrame(rows, ACTIVITY), "model", m(3))
+    got = sorted((r.cohort_month.month, r.months_since, r.active_accounts, r.stayed_accounts) for r in cells.collect())
+    assert got == [(1, 0, 20, 0), (1, 1, 12, 12), (1, 2, 10, 5), (2, 0, 9, 0), (2, 1, 9, 9)]
+
+
+def test_boomerang_pairs_count_accounts_lost_and_gained_on_published_cells_only(spark):
+    rows = (
+        # Jan cohort of 40: month 1 a0-a29, month 2 a0-a9, month 3 a5-a34: lost a0-a4 (5),
+        # gained a10-a34 (25). Month 4: nobody, suppressed (k_min 5), so no pair (3, 4).
+        accounts("a", 40, "x", [m(1)]) + accounts("a", 30, "x", [m(2)]) + accounts("a", 10, "x", [m(3)])
+        + [(f"a{i}", "x", m(4)) for i in range(5, 35)]
+    )
+    activity = spark.createDataFrame(rows, ACTIVITY)
+    cells = cohorts.retention_cells(activity, "model", m(5))
+    published = cohorts.cohort_retention(activity, "model", m(5), k_min=5, cells=cells)
+    got = [(r.months_since, r.compared_at, r.cohort_size, r.value, r.baseline, r.accounts_lost, r.accounts_gained)
+           for r in cohorts.boomerang_pairs(cells, published, "model").orderBy("months_since").collect()]
+    assert got == [(2, 1, 40, 10 / 40, 30 / 40, 20, 0), (3, 2, 40, 30 / 40, 10 / 40, 5, 25)]
+
+
 RET = ("model string, cohort_month date, months_since int, cohort_size long, active_accounts long, "
        "retention double, suppressed boolean, data_end_month date")
 
 
-def retention_rows(model, cohort, curve, suppressed_at=()):
-    return [(model, cohort, k, 100, int(r * 100), float(r), k in suppressed_at, m(11)) for k, r in enumerate(curve)]
+def retention_rows(model, cohort, curve, suppressed_at=(), size=100):
+    return [(model, cohort, k, size, int(round(r * size)), float(r), k in suppressed_at, m(11))
+            for k, r in enumerate(curve)]
 
 
-def test_foundational_detected_and_near_miss_not(spark):
+def test_foundational_candidates_compare_with_the_later_cohorts_mean_and_spread(spark):
     rows = (
-        retention_rows("f", m(5), [1, .6, .5, .45, .42, .40])      # 0.40 >= 0.3 and >= 1.5 x 0.2
-        + retention_rows("f", m(6), [1, .35, .25, .22, .20, .20])
-        + retention_rows("f", m(7), [1, .3, .25, .2, .19])
-        + retention_rows("n", m(5), [1, .6, .5, .45, .42, .40])    # near miss: 0.40 < 1.5 x 0.27
-        + retention_rows("n", m(6), [1, .4, .3, .28, .27, .27])
-        + retention_rows("l", m(5), [1, .5, .4, .35, .31, .29])    # near miss: 0.29 < min_level
-        + retention_rows("l", m(6), [1, .3, .2, .15, .12, .10])
+        retention_rows("f", m(5), [1, .6, .5, .45, .42, .40], size=200)
+        + retention_rows("f", m(6), [1, .35, .25, .22, .20, .20])   # reaches month 5
+        + retention_rows("f", m(7), [1, .3, .25, .2, .16])          # month 4 only
+        + retention_rows("f", m(8), [1, .3, .24, .18], suppressed_at={3})
+        # g: the later cohorts are young. Two of them reach month 3 (0.21, 0.25), one
+        # month 4: so the comparison is at month 3, the latest with >= 2 later cohorts.
+        + retention_rows("g", m(6), [1, .6, .52, .47, .43, .40])
+        + retention_rows("g", m(7), [1, .35, .26, .21, .18])
+        + retention_rows("g", m(8), [1, .3, .27, .25])
+        # h: a single later cohort: no comparison.
+        + retention_rows("h", m(6), [1, .6, .52, .47, .43, .40]) + retention_rows("h", m(7), [1, .3, .2, .2, .2])
     )
-    signals = cohorts.foundational_cohorts(spark.createDataFrame(rows, RET), "model", 5, 0.3, 1.5)
-    got = [(r.model, r.cohort_month, r.value, r.baseline, r.compared_at) for r in signals.collect()]
-    # Later cohorts of f: June reaches month 5 (0.20); July only month 4, so compare at 5 with June's.
-    assert got == [("f", m(5), 0.40, 0.20, 5)]
-
-
-def test_foundational_compares_earlier_when_later_cohorts_are_young(spark):
-    rows = retention_rows("g", m(6), [1, .6, .52, .47, .43, .40]) + retention_rows("g", m(7), [1, .35, .26, .21, .18])
-    signals = cohorts.foundational_cohorts(spark.createDataFrame(rows, RET), "model", 5, 0.3, 1.5).collect()
-    assert [(r.compared_at, r.baseline, r.value) for r in signals] == [(4, 0.18, 0.40)]
-
-
-def test_boomerang_detected_and_near_miss_not(spark):
-    rows = (
-        retention_rows("r", m(4), [1, .30, .18, .27, .20])         # +0.09 at month 3
-        + retention_rows("s", m(4), [1, .30, .20, .229, .20])      # +0.029: near miss
-        + retention_rows("t", m(4), [1, .10, .30, .2])             # +0.20 at month 2
-        + retention_rows("u", m(4), [1, .30, .10, .40], suppressed_at={2})  # no comparison across a hidden cell
-    )
-    out = cohorts.boomerangs(spark.createDataFrame(rows, RET), "model", 0.03)
-    got = sorted((r.model, r.months_since, round(r.value, 3), round(r.baseline, 3)) for r in out.collect())
-    assert got == [("r", 3, 0.27, 0.18), ("t", 2, 0.3, 0.1)]
-
-
-def test_signals_table_has_both_kinds(spark):
-    rows = retention_rows("f", m(5), [1, .6, .5, .45, .42, .40]) + retention_rows("f", m(6), [1, .35, .25, .3, .2, .2])
-    out = cohorts.cohort_signals(spark.createDataFrame(rows, RET), "model", 5, 0.3, 1.5, 0.03)
-    assert sorted((r.signal, r.cohort_month, r.months_since) for r in out.collect()) == [
-        ("boomerang", m(6), 3), ("foundational", m(5), 5)]
-    assert out.filter(F.col("value").isNull()).count() == 0
+    out = cohorts.foundational_candidates(spark.createDataFrame(rows, RET), "model", 5, 2)
+    got = {(r.model, r.cohort_month): r for r in out.collect()}
+    # f's June cohort reaches month 5 too; its later cohorts (July, August) are both seen at month 2.
+    assert sorted(got) == [("f", m(5)), ("f", m(6)), ("g", m(6))]
+    assert (got[("f", m(6))].compared_at, got[("f", m(6))].later_cohorts) == (2, 2)
+    # f's May cohort at month 4: June 0.20 and July 0.16 (only June reaches month 5).
+    f = got[("f", m(5))]
+    assert (f.cohort_month, f.months_since, f.value, f.compared_at, f.compared_value, f.cohort_size,
+            f.later_cohorts) == (m(5), 5, 0.40, 4, 0.42, 200, 2)
+    assert abs(f.baseline - 0.18) < 1e-12 and abs(f.later_spread - 0.02 * 2 ** 0.5) < 1e-12
+    g = got[("g", m(6))]
+    assert (g.compared_at, g.compared_value, g.later_cohorts) == (3, 0.47, 2)
+    assert abs(g.baseline - 0.23) < 1e-12 and abs(g.later_spread - 0.04 / 2 ** 0.5) < 1e-12
 
 
 def test_author_matrix_hides_what_the_model_matrix_suppressed(spark):
