@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import datetime as dt
 import hashlib
 import sys
 import tempfile
@@ -108,6 +109,16 @@ def spark_overrides(args: argparse.Namespace) -> dict:
     if getattr(args, "shuffle_partitions", None):
         spark["shuffle_partitions"] = args.shuffle_partitions
     return {"spark": spark} if spark else {}
+
+
+def date_flag(value: str | None, flag: str) -> dt.date | None:
+    """A YYYY-MM-DD flag's date (None when not given); anything else is a one-line error."""
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise PipelineError(f"{flag}: not a date (YYYY-MM-DD): {value}") from exc
 
 
 def run_cli(body: Callable[[], int | None]) -> int:

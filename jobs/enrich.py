@@ -21,6 +21,7 @@ from jobs import reference, warehouse
 from jobs.cli import (
     PipelineError,
     base_parser,
+    date_flag,
     exit_with,
     load_conf,
     parse,
@@ -90,6 +91,18 @@ def changed_dates(spark, wh, state, events_v, labels_v, events_df) -> list[dt.da
     return sorted(d for d in dates if d is not None)
 
 
+def dates_from_change_feed(spark, wh, state, events_v, labels_v, events_df) -> list[dt.date] | None:
+    """changed_dates, or None (a full rebuild, said on the console) when bronze's change feed
+    since the last run cannot be read: vacuumed, its log cleaned up, or never recorded."""
+    try:
+        return changed_dates(spark, wh, state, events_v, labels_v, events_df)
+    except warehouse.feed_gone_errors() as exc:
+        print(f"enrich: bronze's change feed since the last run (events version {state['bronze_events_version']}, "
+              f"labels version {state['bronze_labels_version']}) cannot be read ({type(exc).__name__}); "
+              "rebuilding all of silver instead", flush=True)
+        return None
+
+
 def run(spark: SparkSession, cfg: dict) -> dict:
     """Enrich the bronze tables of cfg['warehouse'] into silver/events; return a summary.
 
@@ -135,15 +148,16 @@ def run_once(spark: SparkSession, cfg: dict) -> dict:
     if since:
         scope = F.col("event_date") >= F.lit(dt.date.fromisoformat(str(since)))
         replace_where = f"event_date >= DATE'{dt.date.fromisoformat(str(since))}'"
-    elif full:
-        scope, replace_where = None, None
     else:
-        dates = changed_dates(spark, wh, state, events_v, labels_v, events)
-        if not dates:
+        dates = None if full else dates_from_change_feed(spark, wh, state, events_v, labels_v, events)
+        if dates is None:
+            scope, replace_where = None, None
+        elif not dates:
             print("enrich: bronze unchanged since the last run; nothing to do", flush=True)
             return {"dates": 0, "rows": 0, "bronze_events_version": events_v, "bronze_labels_version": labels_v}
-        scope = F.col("event_date").isin(dates)
-        replace_where = "event_date IN ({})".format(", ".join(f"DATE'{d}'" for d in dates))
+        else:
+            scope = F.col("event_date").isin(dates)
+            replace_where = "event_date IN ({})".format(", ".join(f"DATE'{d}'" for d in dates))
     if scope is not None:
         events = events.filter(scope)
     # Calls that are not completions (embeddings, images, ...) stay in bronze only;
@@ -227,11 +241,7 @@ def add_arguments(parser) -> None:
 
 def apply_arguments(cfg: dict, args) -> dict:
     """Put the enrich flags into the conf."""
-    if args.since:
-        try:
-            dt.date.fromisoformat(args.since)
-        except ValueError as exc:
-            raise PipelineError(f"--since: not a date (YYYY-MM-DD): {args.since}") from exc
+    date_flag(args.since, "--since")
     if args.models and not os.path.isfile(args.models):
         raise PipelineError(f"--models: no such file: {args.models}")
     cfg["models"] = args.models

@@ -256,9 +256,6 @@ def changed_weeks(spark: SparkSession, silver_path: str, after_version: int, unt
     """The weeks whose silver rows changed in versions (after_version, until_version], from
     silver's change feed (event_date only: a partition column, so no data is read);
     None when the feed cannot tell (cleaned up, or not enabled)."""
-    from py4j.protocol import Py4JJavaError
-    from pyspark.errors import AnalysisException
-
     if until_version <= after_version:
         return []
     try:
@@ -267,7 +264,7 @@ def changed_weeks(spark: SparkSession, silver_path: str, after_version: int, unt
             .select(enrich.week_start(F.col("event_date")).alias("week_start"))
             .distinct().collect()  # one row per week
         )
-    except (AnalysisException, Py4JJavaError):
+    except warehouse.feed_gone_errors():
         return None
     return sorted(r["week_start"] for r in rows if r["week_start"] is not None)
 

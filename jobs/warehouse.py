@@ -265,6 +265,15 @@ def latest_version(spark: SparkSession, path: str) -> int:
     return DeltaTable.forPath(spark, path).history(1).select("version").first()[0]
 
 
+def feed_gone_errors() -> tuple[type[BaseException], ...]:
+    """What reading a change feed raises when the files or the log of its versions are gone
+    (vacuumed, cleaned up) or the feed was never enabled."""
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors.exceptions.captured import CapturedException
+
+    return (CapturedException, Py4JJavaError)
+
+
 def change_feed(spark: SparkSession, path: str, after_version: int, until_version: int) -> DataFrame:
     """The rows a Delta table's change data feed records in versions (after_version, until_version]."""
     return (

@@ -1,0 +1,190 @@
+"""Table upkeep: compaction of bronze and silver, and VACUUM that keeps what the pipeline needs.
+
+    python -m jobs.maintain --warehouse DIR [--optimize] [--since DATE] [--until DATE]
+                            [--vacuum-hours H]
+
+--optimize compacts the small files of bronze/events and silver/events, the event
+days from --since to --until (default: every day), and bronze/labels whole: the
+incremental runs add a few files per day each. A compaction commit changes no data,
+so the next enrich or summarize finds nothing new in it.
+
+--vacuum-hours H deletes the files no version of the last H hours needs, in every
+Delta table of the warehouse, but never what the pipeline still reads: enrich reads
+bronze's change feed from the bronze versions it last enriched, summarize silver's
+from the silver version it last summarized. For those three tables the retention is
+raised, when needed, to reach back to the first version the next run will read; the
+line printed says so. Under 168 hours (Delta's default safety check) a reader that
+runs longer than H, started before the VACUUM, may lose files: choose H above your
+longest run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from jobs import warehouse
+from jobs.cli import (
+    PipelineError,
+    base_parser,
+    date_flag,
+    exit_with,
+    load_conf,
+    parse,
+    run_cli,
+    spark_overrides,
+)
+from jobs.session import build_session
+
+# Delta refuses a retention under this unless its check is turned off (Delta's default).
+DELTA_MIN_RETENTION_HOURS = 168
+COMPACTED_BY_DATE = ["bronze/events", "silver/events"]
+COMPACTED_WHOLE = ["bronze/labels"]
+
+
+def delta_tables(spark: SparkSession, wh: str) -> list[str]:
+    """The warehouse's Delta tables, as names under it (bronze/events, gold/language_share, ...)."""
+    names = []
+    for layer in ("bronze", "quarantine", "silver", "gold", "ops"):
+        root = os.path.join(wh, layer)
+        if not os.path.isdir(root):
+            continue
+        for name in sorted(os.listdir(root)):
+            if warehouse.delta_exists(spark, warehouse.table_path(wh, f"{layer}/{name}")):
+                names.append(f"{layer}/{name}")
+    return names
+
+
+def needed_versions(spark: SparkSession, wh: str) -> dict[str, int]:
+    """Per table, the first version the next pipeline run reads from its change feed."""
+    from jobs import enrich, summarize
+
+    needed = {}
+    state = enrich.last_state(spark, wh)
+    if state is not None:
+        needed["bronze/events"] = state["bronze_events_version"] + 1
+        needed["bronze/labels"] = max(state["bronze_labels_version"], -1) + 1
+    last = summarize.last_run(spark, wh)
+    if last is not None:
+        needed["silver/events"] = last["silver_version"] + 1
+    return needed
+
+
+def hours_since_version(spark: SparkSession, path: str, version: int) -> float:
+    """Hours since a version was committed; 0 when it is not committed yet (nothing to keep)."""
+    from delta.tables import DeltaTable
+
+    age = (F.unix_timestamp(F.current_timestamp()) - F.unix_timestamp("timestamp")) / 3600
+    row = DeltaTable.forPath(spark, path).history().filter(F.col("version") == version).select(age.alias("h")).first()
+    return max(0.0, float(row["h"])) if row is not None else 0.0
+
+
+def files_on_disk(path: str) -> int | None:
+    """Parquet files under a local table folder (every version's; the log left out); None when not local."""
+    if not warehouse.is_local(path):
+        return None
+    return sum(1 for root, _, files in os.walk(path) if "_delta_log" not in root.split(os.sep)
+               for f in files if f.endswith(".parquet"))
+
+
+def detail(spark: SparkSession, path: str) -> tuple[int, int]:
+    """(latest version, files in it)."""
+    files = spark.sql(f"DESCRIBE DETAIL delta.`{path}`").select("numFiles").first()[0]
+    return warehouse.latest_version(spark, path), int(files)
+
+
+def optimize(spark: SparkSession, wh: str, since: dt.date | None, until: dt.date | None) -> dict[str, tuple]:
+    """Compact bronze and silver; return, per table, (files before, files after, version after)."""
+    from delta.tables import DeltaTable
+
+    where = " AND ".join(
+        [f"event_date >= DATE'{since}'"] * (since is not None) + [f"event_date <= DATE'{until}'"] * (until is not None)
+    )
+    done = {}
+    for name in COMPACTED_BY_DATE + COMPACTED_WHOLE:
+        path = warehouse.table_path(wh, name)
+        if not warehouse.delta_exists(spark, path):
+            continue
+        _, before = detail(spark, path)
+        builder = DeltaTable.forPath(spark, path).optimize()
+        if where and name in COMPACTED_BY_DATE:
+            builder = builder.where(where)
+        builder.executeCompaction()
+        version, after = detail(spark, path)
+        done[name] = (before, after, version)
+        print(f"maintain: optimize {name}{' where ' + where if where and name in COMPACTED_BY_DATE else ''}: "
+              f"{before} -> {after} files (version {version})", flush=True)
+    return done
+
+
+def vacuum(spark: SparkSession, wh: str, hours: int) -> dict[str, tuple]:
+    """VACUUM every table, keeping what the next run reads; return, per table, (retention hours,
+    files on disk before, after)."""
+    from delta.tables import DeltaTable
+
+    if hours < 0 or hours != int(hours):
+        raise PipelineError(f"--vacuum-hours must be a whole number of hours >= 0 (Delta rounds it), not {hours:g}")
+    if hours < DELTA_MIN_RETENTION_HOURS:
+        spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
+    needed = needed_versions(spark, wh)
+    done = {}
+    for name in delta_tables(spark, wh):
+        path = warehouse.table_path(wh, name)
+        keep = hours
+        note = ""
+        if name in needed:
+            # In whole hours (Delta rounds a retention to the hour), rounded up, so the files
+            # that the first needed version and its successors removed all stay.
+            reach = math.ceil(hours_since_version(spark, path, needed[name]) + 1 / 60)
+            if reach > keep:
+                keep, note = reach, f" (raised from {hours:g}: the next run reads it from version {needed[name]})"
+        before = files_on_disk(path)
+        DeltaTable.forPath(spark, path).vacuum(keep)
+        after = files_on_disk(path)
+        done[name] = (keep, before, after)
+        counts = f": {before} -> {after} files on disk" if before is not None else ""
+        print(f"maintain: vacuum {name} retaining {keep:g} h{note}{counts}", flush=True)
+    return done
+
+
+def run(spark: SparkSession, cfg: dict) -> dict:
+    """Optimize and/or vacuum cfg['warehouse'] as cfg['maintain'] asks."""
+    wh, m = cfg["warehouse"], cfg.get("maintain", {})
+    if not warehouse.delta_exists(spark, warehouse.table_path(wh, "bronze/events")):
+        raise PipelineError(f"no bronze/events table under {wh}: nothing to maintain")
+    out = {}
+    if m.get("optimize"):
+        out["optimize"] = optimize(spark, wh, m.get("since"), m.get("until"))
+    if m.get("vacuum_hours") is not None:
+        out["vacuum"] = vacuum(spark, wh, m["vacuum_hours"])
+    if not out:
+        raise PipelineError("nothing to do: pass --optimize and/or --vacuum-hours H")
+    return out
+
+
+def main(argv=None) -> int:
+    """Command-line entry point."""
+    parser = base_parser("jobs.maintain", "Compact bronze and silver; vacuum what the pipeline no longer needs.")
+    parser.add_argument("--warehouse", required=True, help="warehouse folder (Delta tables)")
+    parser.add_argument("--optimize", action="store_true", help="compact bronze and silver files")
+    parser.add_argument("--since", help="compact event days from this one (YYYY-MM-DD)")
+    parser.add_argument("--until", help="compact event days up to this one (YYYY-MM-DD)")
+    parser.add_argument("--vacuum-hours", type=int, help="delete files no version of the last H hours needs")
+    args = parse(parser, argv)
+
+    def body():
+        cfg = load_conf(args.conf, spark_overrides(args))
+        cfg["warehouse"] = args.warehouse
+        cfg["maintain"] = {"optimize": args.optimize, "since": date_flag(args.since, "--since"),
+                           "until": date_flag(args.until, "--until"), "vacuum_hours": args.vacuum_hours}
+        run(build_session(cfg, "state-of-ai maintain"), cfg)
+
+    return run_cli(body)
+
+
+if __name__ == "__main__":
+    exit_with(main())
