@@ -245,7 +245,13 @@ def gold_is_current(spark: SparkSession, cfg: dict, wh: str, version: int, last)
     """True when the last completed run (`last`, a row of ops/summarize_runs) derived gold
     from this silver version with these settings, and every gold table is there: a run
     then has nothing to do."""
-    if cfg.get("summarize", {}).get("full") or last is None or last["silver_version"] != version:
+    return last is not None and last["silver_version"] == version and gold_complete(spark, cfg, wh, last)
+
+
+def gold_complete(spark: SparkSession, cfg: dict, wh: str, last) -> bool:
+    """True when the last completed run derived gold with these settings and every gold
+    table is there (whatever silver version it read)."""
+    if cfg.get("summarize", {}).get("full") or last is None:
         return False
     if last.asDict().get("gold_settings") != gold_settings(cfg):  # also a row from before the column
         return False
@@ -312,6 +318,20 @@ def refresh_aggregate(spark: SparkSession, cfg: dict, wh: str, silver_path: str,
     return scans, str(len(weeks)), None
 
 
+def record_run(spark: SparkSession, cfg: dict, wh: str, version: int, scans: int, n_rows: int, tables: int,
+               seconds: float) -> None:
+    """Append a completed run to ops/summarize_runs (after every gold table has committed)."""
+    warehouse.append(
+        spark.createDataFrame(
+            [(cfg.get("run_id") or warehouse.new_run_id(), dt.datetime.now(dt.timezone.utc).replace(tzinfo=None), version,
+              scans, n_rows, tables, seconds, gold_settings(cfg))],
+            RUNS_SCHEMA,
+        ),
+        warehouse.table_path(wh, "ops/summarize_runs"),
+        merge_schema=True,  # gold_settings joined the table later
+    )
+
+
 def run(spark: SparkSession, cfg: dict) -> dict:
     """Write every gold table of cfg['warehouse'] from its silver table.
 
@@ -347,6 +367,13 @@ def run_once(spark: SparkSession, cfg: dict) -> dict:
                 "weeks_rederived": "none", "silver_version": version}
     previous = None if last is None else last["silver_version"]
     scans, weeks, agg = refresh_aggregate(spark, cfg, wh, silver_path, version, previous)
+    if weeks == "none" and gold_complete(spark, cfg, wh, last):
+        # New silver versions without new rows (a compaction): gold stays; the run is
+        # recorded so the next one starts from this version.
+        record_run(spark, cfg, wh, version, 0, 0, 0, time.perf_counter() - started)
+        print(f"summarize: silver versions {previous + 1}..{version} changed no rows; gold kept", flush=True)
+        return {"tables": [], "aggregate_rows": 0, "silver_scans": 0, "seconds": time.perf_counter() - started,
+                "weeks_rederived": weeks, "silver_version": version}
     if agg is None:  # some weeks kept from earlier runs: the whole table
         agg = spark.read.format("delta").load(warehouse.table_path(wh, AGGREGATE)).persist(
             StorageLevel.MEMORY_AND_DISK)
@@ -365,15 +392,7 @@ def run_once(spark: SparkSession, cfg: dict) -> dict:
     finally:
         spark.catalog.clearCache()  # the aggregate and the retention matrices
     seconds = time.perf_counter() - started
-    warehouse.append(
-        spark.createDataFrame(
-            [(cfg.get("run_id") or warehouse.new_run_id(), dt.datetime.now(dt.timezone.utc).replace(tzinfo=None), version,
-              scans, n_rows, len(tables), seconds, gold_settings(cfg))],
-            RUNS_SCHEMA,
-        ),
-        warehouse.table_path(wh, "ops/summarize_runs"),
-        merge_schema=True,  # gold_settings joined the table later
-    )
+    record_run(spark, cfg, wh, version, scans, n_rows, len(tables), seconds)
     print(f"summarize: {len(tables)} gold tables from {n_rows} aggregate rows; silver scanned {scans} time(s); "
           f"weeks re-derived: {weeks}", flush=True)
     return {"tables": sorted(tables), "aggregate_rows": n_rows, "silver_scans": scans, "seconds": seconds,
