@@ -143,8 +143,9 @@ def vacuum(spark: SparkSession, wh: str, hours: int, listing_parallelism: int | 
 
     if hours < 0 or hours != int(hours):
         raise PipelineError(f"--vacuum-hours must be a whole number of hours >= 0 (Delta rounds it), not {hours:g}")
-    spark.conf.set("spark.sql.sources.parallelPartitionDiscovery.parallelism",
-                   str(listing_parallelism or 4 * spark.sparkContext.defaultParallelism))
+    # The application's cores: SparkContext's public defaultParallelism.
+    cores = spark.sparkContext.defaultParallelism
+    spark.conf.set("spark.sql.sources.parallelPartitionDiscovery.parallelism", str(listing_parallelism or 4 * cores))
     if hours < DELTA_MIN_RETENTION_HOURS:
         spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
     since = read_since(spark, wh)
