@@ -120,7 +120,7 @@ def test_cohort_signals_are_the_planted_ones(gold):
     # Both planted foundational cohorts, and no signal among the hundreds of unplanted
     # cohorts. The planted boomerangs (DeepSeek R1 April, DeepSeek Chat July) have about 30
     # accounts at this scale: a rise of about 3 accounts is no evidence, so they may not
-    # pass here (on the default 1M year they do; see the README).
+    # pass here (on the default 1M year they do; see docs/methods.md).
     assert PLANTED_FOUNDATIONAL <= passing <= PLANTED_FOUNDATIONAL | {
         ("deepseek/deepseek-r1", "2025-04", "boomerang", 3), ("deepseek/deepseek-chat-v3-0324", "2025-07", "boomerang", 2)}
     authors = {(r.author, r.signal) for r in gold("cohort_signals_author").collect() if r.passes}
