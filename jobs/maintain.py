@@ -40,6 +40,7 @@ from jobs.cli import (
     spark_overrides,
 )
 from jobs.session import build_session
+from transforms.tables import warehouse_tables
 
 # Delta refuses a retention under this unless its check is turned off (Delta's default).
 DELTA_MIN_RETENTION_HOURS = 168
@@ -48,16 +49,9 @@ COMPACTED_WHOLE = ["bronze/labels"]
 
 
 def delta_tables(spark: SparkSession, wh: str) -> list[str]:
-    """The warehouse's Delta tables, as names under it (bronze/events, gold/language_share, ...)."""
-    names = []
-    for layer in ("bronze", "quarantine", "silver", "gold", "ops"):
-        root = os.path.join(wh, layer)
-        if not os.path.isdir(root):
-            continue
-        for name in sorted(os.listdir(root)):
-            if warehouse.delta_exists(spark, warehouse.table_path(wh, f"{layer}/{name}")):
-                names.append(f"{layer}/{name}")
-    return names
+    """The warehouse's Delta tables (of transforms.tables.warehouse_tables: the same on a local
+    disk, HDFS or an object store), as names under it."""
+    return [name for name in warehouse_tables() if warehouse.delta_exists(spark, warehouse.table_path(wh, name))]
 
 
 # Commits that change no rows: a change feed skips them, so nothing they removed is needed.

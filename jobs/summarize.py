@@ -124,9 +124,9 @@ def cohort_tables(spark: SparkSession, cfg: dict, agg: DataFrame, last_date: dt.
     end = cohorts.data_end_month(last_date)
     # One row per (account, model, month) with activity: all the matrices need.
     activity = shares.grouping_set(agg, shares.ACTIVITY).select("account_key", "model", "author", "month").cache()
-    # The model cells feed both matrices and the model signals. Cached and filled here,
-    # before the gold tables are written from several threads: otherwise each thread
-    # would compute them anew.
+    # The cells feed the matrices and the signals, the matrices the signals and their gold
+    # tables. Cached, and filled here by the signals' queries, before the gold tables are
+    # written from several threads: otherwise each thread would compute them anew.
     model_cells = cohorts.retention_cells(activity, "model", end).cache()
     author_cells = cohorts.retention_cells(activity, "author", end).cache()
     by_model = cohorts.cohort_retention(activity, "model", end, k_min, cells=model_cells).cache()

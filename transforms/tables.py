@@ -13,3 +13,15 @@ GOLD_TABLES = [
     "cohort_retention_author", "cohort_signals", "cohort_signals_author", "category_cost_usage",
     "model_cost_usage", "price_elasticity",
 ]
+
+# Every other Delta table of a warehouse, by layer (the stages write them; jobs.maintain
+# keeps them up). Gold's are GOLD_TABLES under gold/.
+BRONZE_TABLES = ["bronze/events", "bronze/labels"]
+QUARANTINE_TABLES = ["quarantine/events", "quarantine/labels"]
+SILVER_TABLES = ["silver/events", "silver/weekly_aggregate"]
+OPS_TABLES = ["ops/ingest_runs", "ops/enrich_state", "ops/summarize_runs"]
+
+
+def warehouse_tables() -> list[str]:
+    """Every Delta table a warehouse can hold, as names under it (bronze/events, gold/language_share, ...)."""
+    return BRONZE_TABLES + QUARANTINE_TABLES + SILVER_TABLES + [f"gold/{t}" for t in GOLD_TABLES] + OPS_TABLES

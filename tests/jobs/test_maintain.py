@@ -36,6 +36,9 @@ def test_maintain_compacts_and_vacuums_without_breaking_the_next_run(spark, cfg,
     assert (files_before, files_after, version) == (4, 2, before_version + 1)  # one file per day, one commit
     # VACUUM with 0 hours kept bronze's files that the next enrich reads from the feed
     # (the second batch's, and the first's that the compaction replaced): 4 + 2 on disk.
+    # Every Delta table of the warehouse is vacuumed (found from the table list, not a listing).
+    on_disk = {str(log.parent.relative_to(wh)) for log in (tmp_path / "wh").rglob("_delta_log")}
+    assert set(done["vacuum"]) == on_disk and len(on_disk) >= 5
     keep, on_disk_before, on_disk_after = done["vacuum"]["bronze/events"]
     assert keep > 0 and on_disk_before == on_disk_after == 6
     assert "raised from 0" in out and "bronze/events" in out
