@@ -79,13 +79,23 @@ def deep_merge(base: dict, override: dict) -> dict:
     return merged
 
 
+def conf_path(path: str | Path | None) -> Path:
+    """The conf file a --conf names. A relative `conf/...` path that is not in the working
+    folder is the project's own conf file: a cluster-mode driver, started in an empty
+    container folder, finds `--conf conf/cluster.yaml` in the zip it runs from."""
+    path = Path(path) if path else DEFAULT_CONF
+    if not path.is_file() and not path.is_absolute() and path.parts[:1] == ("conf",):
+        return CONF_DIR.joinpath(*path.parts[1:])
+    return path
+
+
 def load_conf(path: str | Path | None = None, overrides: dict | None = None) -> dict[str, Any]:
     """Read a YAML conf file (default conf/local.yaml) and apply overrides.
 
     A conf file other than local.yaml is merged over local.yaml, so a user's file
     only needs the values it changes.
     """
-    path = Path(path) if path else DEFAULT_CONF
+    path = conf_path(path)
     if not path.is_file():
         raise PipelineError(f"conf file not found: {path}")
     try:

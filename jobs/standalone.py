@@ -48,7 +48,10 @@ def cluster_env(extra: dict | None = None) -> dict:
         "PYSPARK_PYTHON": sys.executable,
         "PYSPARK_DRIVER_PYTHON": sys.executable,
     }
+    # A Python process Spark starts gets its path from its interpreter and spark-submit
+    # (--py-files, Spark's pyspark.zip), not from the caller's shell.
     env.pop("PYTHONSTARTUP", None)
+    env.pop("PYTHONPATH", None)
     return {**env, **(extra or {})}
 
 
@@ -155,28 +158,36 @@ class StandaloneCluster:
 
 def submit_command(master: str, py_files: Path, launcher: Path, job_args: list[str], *,
                    executor_memory: str = "1g", driver_memory: str = "2g",
-                   extra_conf: dict | None = None) -> list[str]:
-    """The `spark-submit` command line of the zipped project (Delta from Maven through --packages)."""
-    from jobs.package import DELTA_EXCLUDES, DELTA_PACKAGE
+                   extra_conf: dict | None = None, python_env: Path | None = None,
+                   driver_python: str | None = None) -> list[str]:
+    """The `spark-submit` command line of the zipped project (Delta from Maven through --packages).
+
+    python_env: the packed environment (jobs.package.build_env), shipped with --archives
+    and used by every Python process Spark starts; driver_python: the client-mode
+    driver's interpreter (in cluster deploy mode the driver uses the archive's too).
+    """
+    from jobs.package import DELTA_EXCLUDES, DELTA_PACKAGE, ENV_ALIAS, ENV_PYTHON
 
     conf = {"spark.executor.memory": executor_memory, "spark.ui.showConsoleProgress": "false",
+            **({"spark.pyspark.python": ENV_PYTHON} if python_env else {}),
+            **({"spark.pyspark.driver.python": driver_python} if driver_python else {}),
             **(extra_conf or {})}
     return [
         str(spark_home() / "bin" / "spark-submit"), "--master", master,
         "--driver-memory", driver_memory,
         "--packages", DELTA_PACKAGE, "--exclude-packages", DELTA_EXCLUDES, "--py-files", str(py_files),
+        *(["--archives", f"{python_env}#{ENV_ALIAS}"] if python_env else []),
         *[arg for key, value in conf.items() for arg in ("--conf", f"{key}={value}")],
         str(launcher), *job_args,
     ]
 
 
 def spark_submit(master: str, py_files: Path, launcher: Path, job_args: list[str], *,
-                 executor_memory: str = "1g", driver_memory: str = "2g", extra_conf: dict | None = None,
-                 env: dict | None = None, cwd: Path | None = None, **popen) -> subprocess.Popen:
-    """Start `spark-submit` of the zipped project; see submit_command."""
-    command = submit_command(master, py_files, launcher, job_args, executor_memory=executor_memory,
-                             driver_memory=driver_memory, extra_conf=extra_conf)
-    return subprocess.Popen(command, env=cluster_env(env), cwd=cwd, **popen)
+                 env: dict | None = None, cwd: Path | None = None, popen: dict | None = None,
+                 **submit) -> subprocess.Popen:
+    """Start `spark-submit` of the zipped project; `submit` goes to submit_command."""
+    command = submit_command(master, py_files, launcher, job_args, **submit)
+    return subprocess.Popen(command, env=cluster_env(env), cwd=cwd, **(popen or {}))
 
 
 def main(argv=None) -> int:

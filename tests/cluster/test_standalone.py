@@ -1,8 +1,12 @@
 """The jobs under spark-submit on a real standalone cluster (a master and two workers on
 127.0.0.1, started from the installed pyspark), with an executor killed mid-run.
 
-The project goes to the cluster as the zip from jobs.package (--py-files) and Delta
-through --packages, with conf/cluster.yaml. A small quarter (a few thousand requests
+The project goes to the cluster as `make dist` builds it: the zip (--py-files), the
+packed Python environment (--archives, the interpreter of every Python process Spark
+starts), and Delta through --packages, with conf/cluster.yaml. The driver runs as it
+would in cluster deploy mode on YARN or Kubernetes: with the archive's interpreter,
+unpacked into an empty folder, and nothing else of this machine's Python packages
+(pyspark comes from spark-submit, as on a cluster). A small quarter (a few thousand requests
 over three months: what is tested is the distribution and the fault, not the volume)
 is generated in the test session and run through the pipeline twice: fault-free in local mode in the
 test session, and on the cluster, where one executor is killed with SIGKILL while the
@@ -13,10 +17,12 @@ tests/jobs/test_generate.py's check.)
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -36,14 +42,54 @@ REQUESTS, SEED, LABEL_RATE, K_MIN = 3000, 11, 0.05, 2
 WINDOW = {"start": "2025-06-02", "end": "2025-08-31"}
 
 
-def _submit(cluster, dist, conf, args, log, **popen):
+def _submit(cluster, dist, python_env, conf, args, log, **popen):
     archive, launcher = dist
     key = load_conf()["privacy"]["local_key"]  # the key of the fixture's local run
     return spark_submit(
         cluster.url, archive, launcher, [args[0], "--conf", str(conf), "--shuffle-partitions", "4", *args[1:]],
-        executor_memory="1g", driver_memory="1g", env={KEY_ENV: key}, cwd=log.parent,
-        stderr=open(log, "wb"), **popen,
+        executor_memory="1g", driver_memory="1g", python_env=python_env["archive"],
+        driver_python=str(python_env["python"]), env={KEY_ENV: key}, cwd=python_env["cwd"],
+        popen={"stderr": open(log, "wb"), **popen},
     )
+
+
+def _interpreters_running(script) -> list[str]:
+    """argv[0] of every process running `script` (the driver's Python under spark-submit)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0") if entry.name.isdigit() else []
+        except OSError:
+            continue
+        if len(argv) > 1 and argv[1].decode(errors="replace") == str(script):
+            found.append(argv[0].decode(errors="replace"))
+    return found
+
+
+@pytest.fixture(scope="module")
+def python_env(tmp_path_factory):
+    """`make dist`'s environment archive, unpacked into an empty folder as a cluster-mode
+    driver's container would hold it, and what its interpreter imports from where."""
+    root = tmp_path_factory.mktemp("python-env")
+    archive = package.build_env(root / "dist")
+    cwd = root / "driver"
+    (cwd / package.ENV_ALIAS).mkdir(parents=True)
+    subprocess.run(["tar", "-xzf", str(archive), "-C", str(cwd / package.ENV_ALIAS)], check=True)
+    python = cwd / package.ENV_PYTHON
+    probe = subprocess.run(
+        [str(python), "-c", "import importlib.util as u, json; print(json.dumps({m: (u.find_spec(m) or None) and "
+         "u.find_spec(m).origin for m in ['yaml', 'numpy', 'scipy', 'pandas', 'delta', 'pyspark']}))"],
+        cwd=cwd, env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True, check=True)
+    return {"archive": archive, "cwd": cwd, "python": python, "origins": json.loads(probe.stdout)}
+
+
+def test_the_packed_environment_holds_what_the_jobs_import_and_no_spark(python_env):
+    origins = python_env["origins"]
+    inside = str(python_env["cwd"] / package.ENV_ALIAS)
+    for module in ["yaml", "numpy", "scipy", "pandas", "delta"]:
+        assert origins[module] and origins[module].startswith(inside), (module, origins[module])
+    # pyspark is the cluster's: spark-submit puts its pyspark.zip on the driver's path
+    assert origins["pyspark"] is None
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +112,7 @@ def local_run(spark, cfg, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def cluster_run(local_run, tmp_path_factory):
+def cluster_run(local_run, python_env, tmp_path_factory):
     """Run the pipeline on the cluster over the local run's files, killing one executor after ingest."""
     root = tmp_path_factory.mktemp("cluster")
     dist = package.build(root / "dist")
@@ -81,13 +127,14 @@ def cluster_run(local_run, tmp_path_factory):
     raw, wh = local_run["root"] / "raw", root / "warehouse"  # the same files as the local run
     result = {"raw": raw, "warehouse": wh, "killed": [], "stdout": []}
     with StandaloneCluster(workers=2, cores=1, memory="1g", root=root / "cluster") as cluster:
-        pipe = _submit(cluster, dist, conf_path, [
+        pipe = _submit(cluster, dist, python_env, conf_path, [
             "pipeline", "--events", str(raw / "events"), "--labels", str(raw / "labels"), "--warehouse", str(wh),
         ], root / "pipeline.log", stdout=subprocess.PIPE, text=True)
         started = time.monotonic()
         for line in pipe.stdout:  # the driver prints a line as each stage ends
             result["stdout"].append(line.rstrip("\n"))
             if line.startswith("pipeline: ingest done") and not result["killed"]:
+                result["driver_interpreters"] = _interpreters_running(dist[1])
                 executors = cluster.executor_pids()
                 result["executors_before"] = executors
                 if executors:
@@ -111,6 +158,10 @@ def cluster_ok(cluster_run):
 def test_cluster_jobs_succeed(cluster_run):
     assert cluster_run["pipeline_rc"] == 0, cluster_run["pipeline_log"][-3000:]
     assert any(line.startswith("pipeline: summarize done") for line in cluster_run["stdout"])
+
+
+def test_the_driver_ran_on_the_unpacked_environment(cluster_ok, python_env):
+    assert cluster_ok["driver_interpreters"] == [str(python_env["python"])]
 
 
 def test_an_executor_was_killed_and_the_job_recovered(cluster_run):
