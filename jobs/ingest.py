@@ -14,7 +14,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -29,7 +29,7 @@ from jobs.cli import (
     spark_overrides,
 )
 from jobs.session import build_session
-from transforms import schema, validate
+from transforms import enrich, schema, validate
 from transforms.formats import gateway, litellm, openrouter, otel
 
 RUNS_SCHEMA = T.StructType([
@@ -180,6 +180,7 @@ def classify(
     extra_rules=None,
     defaults=None,
     broadcast_rows: int = 2_000_000,
+    partition: tuple[str, Column] | None = None,
 ) -> tuple[DataFrame, list[DataFrame]]:
     """Give every raw row its `reason`, typed fields and `outcome` (bronze/quarantine/duplicate).
 
@@ -190,13 +191,23 @@ def classify(
     there are at most `broadcast_rows` of them they are broadcast, so the full rows
     are never shuffled for the join (a batch that repeats much of bronze falls back
     to a shuffle join). Returns the classified rows and the caches to release.
+
+    `partition` (bronze's partition column, and the column that gives a batch row's
+    value of it): existing_keys is read only in the partitions the batch's valid rows
+    fall in, so a weekly batch reads a week of bronze's keys, not all of its history.
     """
     typed = (
         validate.validated(raw, fields, non_negative, extra_rules, defaults)
         .withColumn("raw", F.when(F.col("reason").isNotNull(), F.col("raw")))
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
-    valid_keys = typed.filter(F.col("reason").isNull() & ~F.col("is_skipped")).select(*keys, "source_file", "row_pos")
+    valid = typed.filter(F.col("reason").isNull() & ~F.col("is_skipped"))
+    if existing_keys is not None and partition is not None:
+        column, value = partition
+        # A few hundred values at most (days); this pass also fills the cache of typed rows.
+        values = sorted(r[0] for r in valid.select(value).distinct().collect() if r[0] is not None)
+        existing_keys = existing_keys.filter(F.col(column).isin(values))
+    valid_keys = valid.select(*keys, "source_file", "row_pos")
     flags = validate.duplicate_flags(valid_keys, keys, existing_keys).persist(StorageLevel.MEMORY_AND_DISK)
     small = flags.count() <= broadcast_rows  # this pass also fills the cache of typed rows
     classified = (
@@ -283,10 +294,13 @@ def ingest_one(
         # Deduplicate against bronze as it is now; the MERGE below fails if another run
         # adds to the same days before this one commits, and the loop starts over.
         existing = spark.read.format("delta").load(bronze_path)
-        classified, caches = classify(raw, fields, non_negative, keys, existing, extra, defaults, broadcast_rows)
+        # A request's day is part of its identity in bronze (the MERGE below matches on
+        # it too): a repeat is looked for in the days the batch adds to.
+        day = ("event_date", enrich.event_date(F.col("created_at"))) if partition_by else None
+        classified, caches = classify(raw, fields, non_negative, keys, existing, extra, defaults, broadcast_rows, day)
         classified = classified.withColumn("ingest_run_id", F.lit(run_id))
         if kind == "events":
-            classified = classified.withColumn("event_date", F.to_date("created_at"))
+            classified = classified.withColumn(*day)
         acc = count_outcomes(classified, kind)
         acc.input_format, acc.files, acc.attempts = input_format, read_as, attempt
         try:

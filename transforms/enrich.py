@@ -24,10 +24,16 @@ def week_start(ts: Column) -> Column:
     return F.date_trunc("week", ts).cast("date")
 
 
+def event_date(ts: Column) -> Column:
+    """The UTC day of a timestamp: bronze's and silver's partition, and part of a request's
+    identity in bronze (ingest looks for a repeat in the days a batch adds to)."""
+    return F.to_date(ts)
+
+
 def with_time_keys(df: DataFrame) -> DataFrame:
     """Add `event_date`, `week_start` (ISO Monday, UTC) and `month` (first day). Needs `created_at`."""
     return df.withColumns({
-        "event_date": F.to_date("created_at"),
+        "event_date": event_date(F.col("created_at")),
         "week_start": week_start(F.col("created_at")),
         "month": F.trunc(F.col("created_at").cast("date"), "month"),
     })

@@ -267,6 +267,11 @@ def build_plan(params: dict, catalog: dict[str, ModelInfo], n_requests: int) -> 
     return plan
 
 
+def _mean(values: list[float]) -> float | None:
+    """The mean, or None for a window too short to have the weeks a figure averages."""
+    return sum(values) / len(values) if values else None
+
+
 def expected_figures(plan: Plan, params: dict, categories: list[str]) -> dict:
     """Study figures implied by the plan (token-weighted, before sampling noise)."""
     cal, lengths = plan.calendar, params["lengths"]
@@ -298,23 +303,23 @@ def expected_figures(plan: Plan, params: dict, categories: list[str]) -> dict:
         reasoning_weekly.append(reasoning / total)
         prompt_weekly.append(req_prompt)
         completion_weekly.append(req_completion)
-    n = cal.n_weeks
     oss_total = sum(oss_cat.values())
+    later = seg_weekly[1:]  # the first week is partial
     return {
-        "closed_avg": sum(s["closed"] for s in seg_weekly[1:]) / (n - 1),
-        "oss_china_avg": sum(s["oss_china"] for s in seg_weekly[1:]) / (n - 1),
-        "oss_row_avg": sum(s["oss_row"] for s in seg_weekly[1:]) / (n - 1),
-        "oss_last4": sum(1 - s["closed"] for s in seg_weekly[-4:]) / 4,
-        "oss_china_min": min(s["oss_china"] for s in seg_weekly[1:]),
-        "oss_china_max": max(s["oss_china"] for s in seg_weekly[1:]),
-        "programming_first8": sum(prog_weekly[1:9]) / 8,
-        "programming_last4": sum(prog_weekly[-4:]) / 4,
-        "reasoning_last4": sum(reasoning_weekly[-4:]) / 4,
-        "reasoning_first4": sum(reasoning_weekly[1:5]) / 4,
-        "prompt_first4": sum(prompt_weekly[1:5]) / 4,
-        "prompt_last4": sum(prompt_weekly[-4:]) / 4,
-        "completion_first4": sum(completion_weekly[1:5]) / 4,
-        "completion_last4": sum(completion_weekly[-4:]) / 4,
+        "closed_avg": _mean([s["closed"] for s in later]),
+        "oss_china_avg": _mean([s["oss_china"] for s in later]),
+        "oss_row_avg": _mean([s["oss_row"] for s in later]),
+        "oss_last4": _mean([1 - s["closed"] for s in seg_weekly[-4:]]),
+        "oss_china_min": min((s["oss_china"] for s in later), default=None),
+        "oss_china_max": max((s["oss_china"] for s in later), default=None),
+        "programming_first8": _mean(prog_weekly[1:9]),
+        "programming_last4": _mean(prog_weekly[-4:]),
+        "reasoning_last4": _mean(reasoning_weekly[-4:]),
+        "reasoning_first4": _mean(reasoning_weekly[1:5]),
+        "prompt_first4": _mean(prompt_weekly[1:5]),
+        "prompt_last4": _mean(prompt_weekly[-4:]),
+        "completion_first4": _mean(completion_weekly[1:5]),
+        "completion_last4": _mean(completion_weekly[-4:]),
         "roleplay_share_of_oss": oss_cat.get("Roleplay", 0.0) / oss_total if oss_total else 0.0,
     }
 

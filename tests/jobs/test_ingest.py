@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
 import subprocess
@@ -78,6 +79,25 @@ def test_second_run_of_same_files_adds_nothing(spark, cfg, tmp_path):
     runs = load(spark, wh, "ops/ingest_runs").collect()
     assert sorted((r.rows_read, r.rows_added, r.duplicates_dropped, r.rows_no_account, r.input_files)
                   for r in runs) == [(2, 0, 2, 0, {"jsonl": 1}), (2, 2, 0, 1, {"jsonl": 1})]
+
+
+def test_a_batch_reads_bronze_only_in_the_days_it_adds_to(spark, cfg, tmp_path):
+    # Run 1: g0-g5 over May 5-7 (event's day cycles). Then May 5's data files are
+    # deleted from disk, not from the log: a run that reads that day of bronze fails.
+    (tmp_path / "a").mkdir()
+    _, wh = run_ingest(spark, cfg, tmp_path, write_jsonl(tmp_path / "a" / "ev.jsonl", [event(i) for i in range(6)]))
+    may5 = [p for p in (tmp_path / "wh" / "bronze" / "events" / "event_date=2025-05-05").iterdir()
+            if p.suffix == ".parquet"]
+    assert may5  # g0 and g3
+    for path in may5:
+        path.unlink()
+    # Run 2 (May 6 and 7 only): g1 and g2 again, already in bronze; g7 and g8 new (days 6 and 7).
+    (tmp_path / "b").mkdir()
+    second = write_jsonl(tmp_path / "b" / "ev.jsonl", [event(1), event(2), event(7), event(8)])
+    result, _ = run_ingest(spark, cfg, tmp_path, second)
+    acc = result["events"]
+    assert (acc.read, acc.added, acc.duplicates, acc.quarantined) == (4, 2, 2, 0)
+    assert sorted(acc.days) == [dt.date(2025, 5, 6), dt.date(2025, 5, 7)]
 
 
 def test_bronze_is_partitioned_by_event_date_and_typed(spark, cfg, tmp_path):
