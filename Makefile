@@ -32,13 +32,13 @@ test: $(STAMP)
 # local[2], then the DuckDB baseline on the same files, and 2M on a loopback
 # standalone cluster; writes bench/results.md.
 bench: $(STAMP)
-	$(PY) -m jobs.bench --sizes 2000000,10000000 --cluster 2000000 --out bench/results.md
+	$(PY) -m tools.bench --sizes 2000000,10000000 --cluster 2000000 --out bench/results.md
 
 dist: $(STAMP)
-	$(PY) -m jobs.package --out dist
+	$(PY) -m tools.package --out dist
 
 lint: $(STAMP)
-	$(PY) -m ruff check jobs transforms tests figures
+	$(PY) -m ruff check jobs transforms tests figures tools
 
 clean:
 	rm -rf out .pytest_cache spark-warehouse

@@ -13,12 +13,12 @@ from __future__ import annotations
 import datetime as dt
 import os
 
-from pyspark.sql import DataFrame, Observation, SparkSession
+from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from jobs import reference, warehouse
-from jobs.cli import (
+from jobs.common import reference, warehouse
+from jobs.common.cli import (
     PipelineError,
     base_parser,
     date_flag,
@@ -28,7 +28,7 @@ from jobs.cli import (
     run_cli,
     spark_overrides,
 )
-from jobs.session import build_session
+from jobs.common.session import build_session
 from transforms import enrich
 
 STATE_SCHEMA = T.StructType([
@@ -127,10 +127,55 @@ def run(spark: SparkSession, cfg: dict) -> dict:
 def run_once(spark: SparkSession, cfg: dict) -> dict:
     """One try of run."""
     wh = cfg["warehouse"]
-    key = account_key(cfg)
+    key = account_key(cfg)  # first: a run without its key stops before any work
+    silver_path = warehouse.table_path(wh, "silver/events")
+    events, labels, events_v, labels_v = read_bronze(spark, wh)
+    scope = rewrite_scope(spark, cfg, wh, events, events_v, labels_v)
+    if scope is NOTHING:
+        print("enrich: bronze unchanged since the last run; nothing to do", flush=True)
+        return {"dates": 0, "rows": 0, "bronze_events_version": events_v, "bronze_labels_version": labels_v}
+    dates, replace_where = scope
+    if dates is not None:
+        events = events.filter(dates)
+    # Calls that are not completions (embeddings, images, ...) stay in bronze only;
+    # counted on the way through, so no extra pass over bronze.
+    left_out = Observation("enrich-non-completions")
+    has_call_type = "call_type" in events.columns  # bronze written before call_type existed has none
+    if has_call_type:
+        events = (
+            events.observe(left_out, F.sum(F.when(~enrich.is_completion(F.col("call_type")), 1).otherwise(0))
+                           .alias("rows"))
+            .filter(enrich.is_completion(F.col("call_type")))
+        )
+    observed = write_silver(spark, cfg, events, labels, key, silver_path, replace_where)
+    non_completions = int(left_out.get["rows"] or 0) if has_call_type else 0
+    rows, n_dates = int(observed["rows"]), int(observed["dates"])
+    unknown = unknown_models(spark, silver_path, dates) if observed["unknown_rows"] else []
+    warehouse.append(
+        spark.createDataFrame(
+            [(cfg.get("run_id") or warehouse.new_run_id(), dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
+              events_v, labels_v, n_dates, rows)],
+            STATE_SCHEMA,
+        ),
+        warehouse.table_path(wh, "ops/enrich_state"),
+    )
+    print(f"enrich: {'full rebuild' if dates is None else 'incremental'}, dates={n_dates} rows={rows}", flush=True)
+    if non_completions:
+        print(f"enrich: {non_completions} calls that are not completions (embeddings, images, audio, ...) "
+              "left out of silver; they stay in bronze/events with their call_type", flush=True)
+    if unknown:
+        listed = ", ".join(f"{r['model_variant']} ({r['count']})" for r in unknown)
+        print(f"enrich: {sum(r['count'] for r in unknown)} rows of models missing from the catalog: {listed}",
+              flush=True)
+    return {"dates": n_dates, "rows": rows, "non_completions": non_completions,
+            "bronze_events_version": events_v, "bronze_labels_version": labels_v,
+            "unknown_models": {r["model_variant"]: r["count"] for r in unknown}}
+
+
+def read_bronze(spark: SparkSession, wh: str) -> tuple[DataFrame, DataFrame, int, int]:
+    """Bronze's events and labels at their latest versions, and those versions (-1: no labels table)."""
     ev_path = warehouse.table_path(wh, "bronze/events")
     lab_path = warehouse.table_path(wh, "bronze/labels")
-    silver_path = warehouse.table_path(wh, "silver/events")
     events_v = warehouse.latest_version(spark, ev_path)
     if events_v < 0:
         raise PipelineError(f"no bronze/events table under {wh}: run jobs.ingest first")
@@ -140,44 +185,43 @@ def run_once(spark: SparkSession, cfg: dict) -> dict:
         labels = spark.read.format("delta").option("versionAsOf", labels_v).load(lab_path)
     else:
         labels = spark.createDataFrame([], "generation_id string, category string, confidence double")
+    return events, labels, events_v, labels_v
 
-    state = last_state(spark, wh)
+
+NOTHING = "nothing to do"
+
+
+def rewrite_scope(spark: SparkSession, cfg: dict, wh: str, events: DataFrame, events_v: int, labels_v: int):
+    """Which event_date partitions of silver this run rewrites: (a filter on bronze's rows,
+    silver's replaceWhere), both None for all of silver; NOTHING when bronze has not
+    changed since the last run. A predicate, so no extra pass over bronze."""
     since = cfg.get("enrich", {}).get("since")
-    full = cfg.get("enrich", {}).get("full") or state is None or not warehouse.delta_exists(spark, silver_path)
-    # Which event_date partitions to rewrite: a predicate, so no extra pass over bronze.
     if since:
-        scope = F.col("event_date") >= F.lit(dt.date.fromisoformat(str(since)))
-        replace_where = f"event_date >= DATE'{dt.date.fromisoformat(str(since))}'"
-    else:
-        dates = None if full else dates_from_change_feed(spark, wh, state, events_v, labels_v, events)
-        if dates is None:
-            scope, replace_where = None, None
-        elif not dates:
-            print("enrich: bronze unchanged since the last run; nothing to do", flush=True)
-            return {"dates": 0, "rows": 0, "bronze_events_version": events_v, "bronze_labels_version": labels_v}
-        else:
-            scope = F.col("event_date").isin(dates)
-            replace_where = "event_date IN ({})".format(", ".join(f"DATE'{d}'" for d in dates))
-    if scope is not None:
-        events = events.filter(scope)
-    # Calls that are not completions (embeddings, images, ...) stay in bronze only;
-    # counted on the way through, so no extra pass over bronze.
-    left_out = Observation("enrich-non-completions")
-    if "call_type" in events.columns:  # bronze written before call_type existed has none
-        events = (
-            events.observe(left_out, F.sum(F.when(~enrich.is_completion(F.col("call_type")), 1).otherwise(0))
-                           .alias("rows"))
-            .filter(enrich.is_completion(F.col("call_type")))
-        )
+        day = dt.date.fromisoformat(str(since))
+        return F.col("event_date") >= F.lit(day), f"event_date >= {warehouse.sql_dates([day])}"
+    state = last_state(spark, wh)
+    full = (cfg.get("enrich", {}).get("full") or state is None
+            or not warehouse.delta_exists(spark, warehouse.table_path(wh, "silver/events")))
+    dates = None if full else dates_from_change_feed(spark, wh, state, events_v, labels_v, events)
+    if dates is None:
+        return None, None
+    if not dates:
+        return NOTHING
+    return F.col("event_date").isin(dates), f"event_date IN ({warehouse.sql_dates(dates)})"
 
+
+def write_silver(spark: SparkSession, cfg: dict, events: DataFrame, labels: DataFrame, key: bytes,
+                 silver_path: str, replace_where: str | None) -> dict:
+    """Enrich the events and write them to silver (all of it, or the replaceWhere days);
+    return the figures observed during the write: rows, unknown_rows, dates."""
     threshold = float(cfg.get("enrich", {}).get("label_confidence_threshold", 0.5))
     chosen = enrich.chosen_labels(labels, reference.load_taxonomy(spark), threshold)
     # Labels are a small sample of requests: when there are few enough of them (a count
     # Delta answers from its metadata), they are broadcast and the events never shuffled.
     broadcast_labels = labels.count() <= int(cfg.get("enrich", {}).get("broadcast_labels", 2_000_000))
     silver = enrich.silver_events(
-        events, chosen, reference.load_models(spark, cfg.get("models")), reference.load_regions(spark), key,
-        reference.load_aliases(spark, cfg.get("models")), broadcast_labels,
+        events, chosen, reference.load_models(spark, cfg.get("models")), reference.load_regions(spark),
+        key, reference.load_aliases(spark, cfg.get("models")), broadcast_labels,
     )
     # The run's figures are observed while the write runs: no second pass over the rows.
     observed = Observation("enrich")
@@ -199,37 +243,17 @@ def run_once(spark: SparkSession, cfg: dict) -> dict:
     else:
         writer = writer.option("replaceWhere", replace_where)
     writer.save(silver_path)
+    return observed.get
 
-    figures = observed.get
-    non_completions = int(left_out.get["rows"] or 0) if "call_type" in events.columns else 0
-    rows, n_dates = int(figures["rows"]), int(figures["dates"])
-    unknown = []
-    if figures["unknown_rows"]:
-        # Only when there are some: a second read of the rows just written (in_catalog, a
-        # boolean, has no min/max statistics in Delta, so no file is skipped).
-        written = spark.read.format("delta").load(silver_path).filter(~F.col("in_catalog"))
-        if scope is not None:
-            written = written.filter(scope)
-        unknown = written.groupBy("model_variant").count().orderBy(F.col("count").desc()).limit(20).collect()
-    warehouse.append(
-        spark.createDataFrame(
-            [(cfg.get("run_id") or warehouse.new_run_id(), dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
-              events_v, labels_v, n_dates, rows)],
-            STATE_SCHEMA,
-        ),
-        warehouse.table_path(wh, "ops/enrich_state"),
-    )
-    print(f"enrich: {'full rebuild' if scope is None else 'incremental'}, dates={n_dates} rows={rows}", flush=True)
-    if non_completions:
-        print(f"enrich: {non_completions} calls that are not completions (embeddings, images, audio, ...) "
-              "left out of silver; they stay in bronze/events with their call_type", flush=True)
-    if unknown:
-        listed = ", ".join(f"{r['model_variant']} ({r['count']})" for r in unknown)
-        print(f"enrich: {sum(r['count'] for r in unknown)} rows of models missing from the catalog: {listed}",
-              flush=True)
-    return {"dates": n_dates, "rows": rows, "non_completions": non_completions,
-            "bronze_events_version": events_v, "bronze_labels_version": labels_v,
-            "unknown_models": {r["model_variant"]: r["count"] for r in unknown}}
+
+def unknown_models(spark: SparkSession, silver_path: str, dates: Column | None) -> list:
+    """The 20 commonest models missing from the catalog among the rows just written: a
+    second read of them, made only when there are some (in_catalog, a boolean, has no
+    min/max statistics in Delta, so no file is skipped)."""
+    written = spark.read.format("delta").load(silver_path).filter(~F.col("in_catalog"))
+    if dates is not None:
+        written = written.filter(dates)
+    return written.groupBy("model_variant").count().orderBy(F.col("count").desc()).limit(20).collect()
 
 
 def add_arguments(parser) -> None:

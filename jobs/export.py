@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jobs import warehouse
-from jobs.cli import OneLineParser, PipelineError, exit_with, parse, run_cli
+from jobs.common import warehouse
+from jobs.common.cli import OneLineParser, PipelineError, exit_with, parse, run_cli
 from transforms.tables import GOLD_TABLES
 
 FORMATS = ["csv", "parquet"]

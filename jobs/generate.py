@@ -20,8 +20,8 @@ import yaml
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs import reference
-from jobs.cli import (
+from jobs.common import reference
+from jobs.common.cli import (
     CONF_DIR,
     PipelineError,
     base_parser,
@@ -31,9 +31,9 @@ from jobs.cli import (
     run_cli,
     spark_overrides,
 )
-from jobs.session import build_session
-from transforms import synthetic
-from transforms.synthetic_plan import ModelInfo, Plan, alias_table, build_plan, mix, normalised
+from jobs.common.session import build_session
+from transforms.synthetic import rows as synthetic
+from transforms.synthetic.plan import ModelInfo, Plan, alias_table, build_plan, mix, normalised
 
 ALIAS_SCHEMA = "slot int, threshold double, primary string, alias string"
 

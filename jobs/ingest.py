@@ -11,6 +11,7 @@ to `ops/ingest_runs`.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pyspark import StorageLevel
@@ -18,8 +19,8 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from jobs import reference, sources, warehouse
-from jobs.cli import (
+from jobs.common import reference, sources, warehouse
+from jobs.common.cli import (
     PipelineError,
     base_parser,
     exit_with,
@@ -28,7 +29,7 @@ from jobs.cli import (
     run_cli,
     spark_overrides,
 )
-from jobs.session import build_session
+from jobs.common.session import build_session
 from transforms import enrich, schema, validate
 from transforms.formats import gateway, litellm, openrouter, otel
 
@@ -87,7 +88,39 @@ class Accounting:
         return text
 
 
-FORMATS = ["auto", "gateway", "openrouter", "otel", "litellm"]
+@dataclass(frozen=True)
+class SourceFormat:
+    """How a source format's files become raw rows: its JSON records, and its CSV or
+    Parquet tables (None: a JSON-only format). Each takes (spark, records or table,
+    fields, the conf's `formats.<name>` block, cfg)."""
+
+    from_records: Callable[..., DataFrame]
+    from_table: Callable[..., DataFrame] | None = None
+
+
+def _otel_records(spark, records, fields, o, cfg):
+    return otel.parse_lines(
+        records, fields, o.get("account_attributes", otel.ACCOUNT_ATTRIBUTES), otel.cost_attributes(o),
+        reference.load_models(spark, cfg.get("models")), reference.load_aliases(spark, cfg.get("models")),
+    )
+
+
+# The source formats `--format` names, each read through one entry ("auto" detects one).
+SOURCE_FORMATS = {
+    "gateway": SourceFormat(
+        lambda spark, records, fields, o, cfg: gateway.parse_json_lines(records, fields),
+        lambda spark, table, fields, o, cfg: gateway.from_columns(table, fields)),
+    "openrouter": SourceFormat(
+        lambda spark, records, fields, o, cfg: openrouter.parse_lines(
+            records, fields, o.get("account_fields", openrouter.ACCOUNT_FIELDS))),
+    "otel": SourceFormat(_otel_records),
+    "litellm": SourceFormat(
+        lambda spark, records, fields, o, cfg: litellm.parse_lines(
+            records, fields, o.get("account_fields", litellm.ACCOUNT_FIELDS)),
+        lambda spark, table, fields, o, cfg: litellm.from_columns(
+            table, fields, o.get("account_fields", litellm.ACCOUNT_FIELDS))),
+}
+FORMATS = ["auto", *SOURCE_FORMATS]
 
 
 def _columnar_format(spark: SparkSession, grouped: dict[str, list[str]], what: str) -> str:
@@ -127,27 +160,13 @@ def read_raw(spark: SparkSession, path: str, fields, what: str, input_format: st
             input_format = sources.detect_json_format(sample)
     if input_format == "auto":
         input_format = _columnar_format(spark, grouped, what)
-    parts = []
-    if records is not None:
-        if input_format == "openrouter":
-            o = formats_cfg.get("openrouter", {})
-            parts.append(openrouter.parse_lines(records, fields, o.get("account_fields", openrouter.ACCOUNT_FIELDS)))
-        elif input_format == "otel":
-            o = formats_cfg.get("otel", {})
-            parts.append(otel.parse_lines(
-                records, fields, o.get("account_attributes", otel.ACCOUNT_ATTRIBUTES),
-                otel.cost_attributes(o), reference.load_models(spark, cfg.get("models")),
-                reference.load_aliases(spark, cfg.get("models")),
-            ))
-        elif input_format == "litellm":
-            o = formats_cfg.get("litellm", {})
-            parts.append(litellm.parse_lines(records, fields, o.get("account_fields", litellm.ACCOUNT_FIELDS)))
-        else:
-            parts.append(gateway.parse_json_lines(records, fields))
+    source = SOURCE_FORMATS[input_format]
+    options = formats_cfg.get(input_format, {})
+    parts = [] if records is None else [source.from_records(spark, records, fields, options, cfg)]
     for fmt, files in grouped.items():
         if fmt == "json":
             continue
-        if input_format in ("openrouter", "otel"):
+        if source.from_table is None:
             raise PipelineError(f"{what}: the {input_format} format is JSON; found {fmt} files")
         try:
             table = _reader(spark, fmt).load(files)
@@ -158,13 +177,9 @@ def read_raw(spark: SparkSession, path: str, fields, what: str, input_format: st
             "*", F.input_file_name().alias("source_file"),
             F.monotonically_increasing_id().alias("row_pos"),
         )
-        if input_format == "litellm":
-            o = formats_cfg.get("litellm", {})
-            parts.append(litellm.from_columns(table, fields, o.get("account_fields", litellm.ACCOUNT_FIELDS)))
-        else:
-            parts.append(gateway.from_columns(table, fields))
+        parts.append(source.from_table(spark, table, fields, options, cfg))
     if not parts:
-        return None, input_format if input_format != "auto" else "gateway", read_as
+        return None, input_format, read_as
     raw = parts[0]
     for part in parts[1:]:
         raw = raw.unionByName(part)
@@ -261,23 +276,12 @@ def ingest_one(
     if kind == "events":
         fields, keys = schema.EVENT_FIELDS, ["generation_id"]
         non_negative, defaults = schema.NON_NEGATIVE_EVENT_COLUMNS, schema.EVENT_DEFAULTS
-        bounds = cfg.get("ingest", {})
-        ts = F.col("created_at")  # the rules see the typed columns
-        extra = [(
-            (ts < F.lit(str(bounds.get("min_created_at", "2000-01-01"))).cast("timestamp"))
-            | (ts >= F.lit(str(bounds.get("max_created_at", "2100-01-01"))).cast("timestamp")),
-            "created_at_out_of_range",
-        )]
-        # A token count is a 64-bit integer, but one near 2^63 would overflow every sum
-        # it enters (prompt + completion in silver, the weekly totals in gold).
-        max_tokens = int(bounds.get("max_tokens", 10**9))
-        extra += [(F.col(name) > max_tokens, f"{name}_out_of_range")
-                  for name in schema.TOKEN_COLUMNS]
+        extra = validate.event_range_rules(cfg.get("ingest", {}))
         bronze_schema, partition_by = schema.BRONZE_EVENT_SCHEMA, ["event_date"]
     else:
         fields, keys = schema.LABEL_FIELDS, ["generation_id", "category"]
         non_negative, defaults = [], {}
-        extra = [(~F.col("confidence").between(0.0, 1.0), "confidence_out_of_range")]
+        extra = validate.label_range_rules()
         bronze_schema, partition_by = schema.BRONZE_LABEL_SCHEMA, None
 
     bronze_path = warehouse.table_path(wh, f"bronze/{kind}")

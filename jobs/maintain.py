@@ -28,8 +28,8 @@ import os
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from jobs import warehouse
-from jobs.cli import (
+from jobs.common import warehouse
+from jobs.common.cli import (
     PipelineError,
     base_parser,
     date_flag,
@@ -39,7 +39,7 @@ from jobs.cli import (
     run_cli,
     spark_overrides,
 )
-from jobs.session import build_session
+from jobs.common.session import build_session
 from transforms.tables import warehouse_tables
 
 # Delta refuses a retention under this unless its check is turned off (Delta's default).

@@ -17,8 +17,8 @@ if __package__ in (None, ""):  # run as a file by spark-submit: make the project
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from jobs import enrich, ingest  # noqa: E402
-from jobs.cli import STAGES, base_parser, exit_with, parse, run_cli  # noqa: E402
-from jobs.session import build_session  # noqa: E402
+from jobs.common.cli import STAGES, base_parser, exit_with, parse, run_cli  # noqa: E402
+from jobs.common.session import build_session  # noqa: E402
 
 
 def run(spark, cfg: dict) -> dict:
@@ -64,7 +64,7 @@ def main(argv=None) -> int:
         stages = [s.strip() for s in args.stages.split(",") if s.strip()]
         unknown = [s for s in stages if s not in STAGES]
         if unknown:
-            from jobs.cli import PipelineError
+            from jobs.common.cli import PipelineError
 
             raise PipelineError(f"--stages: unknown stage(s) {', '.join(unknown)} (want {', '.join(STAGES)})")
         cfg["stages"] = stages

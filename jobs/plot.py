@@ -22,8 +22,8 @@ import pandas as pd
 
 import jobs
 from figures import agentic, categories, economics, geography, open_closed, retention
-from jobs import warehouse
-from jobs.cli import OneLineParser, PipelineError, exit_with, parse, run_cli
+from jobs.common import warehouse
+from jobs.common.cli import OneLineParser, PipelineError, exit_with, parse, run_cli
 from transforms.tables import GOLD_TABLES
 
 RETENTION_MODELS = ["anthropic/claude-sonnet-4", "google/gemini-2.5-pro", "deepseek/deepseek-r1",

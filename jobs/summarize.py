@@ -23,8 +23,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from jobs import warehouse
-from jobs.cli import (
+from jobs.common import warehouse
+from jobs.common.cli import (
     PipelineError,
     base_parser,
     exit_with,
@@ -33,7 +33,7 @@ from jobs.cli import (
     run_cli,
     spark_overrides,
 )
-from jobs.session import build_session
+from jobs.common.session import build_session
 from transforms import cohorts, economics, enrich, shares, signals
 from transforms.tables import GOLD_TABLES
 
@@ -66,10 +66,6 @@ def with_period(agg: DataFrame) -> DataFrame:
 def months_of(weeks: list[dt.date]) -> list[dt.date]:
     """The first days of the months the days of these weeks fall in."""
     return sorted({day.replace(day=1) for w in weeks for day in (w, w + dt.timedelta(days=6))})
-
-
-def _dates(values: list[dt.date]) -> str:
-    return ", ".join(f"DATE'{v}'" for v in values)
 
 
 def silver_scans(df: DataFrame) -> int:
@@ -158,45 +154,6 @@ def cohort_signals(spark: SparkSession, cfg: dict, cells: DataFrame, published: 
     return spark.createDataFrame(signals.records(table), signals.schema(key))
 
 
-ELASTICITY_SCHEMA = T.StructType([
-    T.StructField("scope", T.StringType(), False),
-    T.StructField("method", T.StringType(), False),
-    T.StructField("elasticity", T.DoubleType(), True),
-    T.StructField("std_error", T.DoubleType(), True),
-    T.StructField("std_error_hc1", T.DoubleType(), True),
-    T.StructField("ci_low", T.DoubleType(), True),
-    T.StructField("ci_high", T.DoubleType(), True),
-    T.StructField("r2", T.DoubleType(), True),
-    T.StructField("n_models", T.LongType(), False),
-    T.StructField("n_obs", T.LongType(), False),
-    T.StructField("note", T.StringType(), True),
-])
-SCOPES = {"all": None, "open": ["oss_china", "oss_row"], "closed": ["closed"]}
-
-
-def elasticity_rows(models_pdf, panel_pdf) -> list[tuple]:
-    """The fits of every scope and method, on the driver (tens to thousands of points)."""
-    import numpy as np
-
-    rows = []
-    for scope, segments in SCOPES.items():
-        m = models_pdf if segments is None else models_pdf[models_pdf["segment"].isin(segments)]
-        p = panel_pdf if segments is None else panel_pdf[panel_pdf["segment"].isin(segments)]
-        x, y = np.log(m["cost_per_mtok"].to_numpy(float)), np.log(m["tokens"].to_numpy(float))
-        fits = {
-            "ols": economics.ols_fit(x, y),
-            "token_weighted": economics.ols_fit(x, y, m["tokens"].to_numpy(float)) if len(m) else
-            economics.ols_fit(x, y),
-            "within_model_week": economics.within_fit(
-                p["model"].to_numpy(), p["week_start"].astype(str).to_numpy(),
-                np.log(p["cost_per_mtok"].to_numpy(float)), np.log(p["tokens"].to_numpy(float))),
-        }
-        for method, f in fits.items():
-            rows.append((scope, method, f.elasticity, f.std_error, f.std_error_hc1, f.ci_low, f.ci_high, f.r2,
-                         f.n_models, f.n_obs, f.note))
-    return rows
-
-
 def economics_tables(spark: SparkSession, cfg: dict, agg: DataFrame) -> dict[str, DataFrame]:
     """Cost versus usage by category and model, and the elasticity fits."""
     e = cfg.get("economics", {})
@@ -210,7 +167,7 @@ def economics_tables(spark: SparkSession, cfg: dict, agg: DataFrame) -> dict[str
         "category_cost_usage": economics.category_cost_usage(cube, e.get("category_cost_threshold"),
                                                              e.get("category_usage_threshold")),
         "model_cost_usage": models,
-        "price_elasticity": spark.createDataFrame(elasticity_rows(models_pdf, panel_pdf), ELASTICITY_SCHEMA),
+        "price_elasticity": spark.createDataFrame(economics.elasticity_rows(models_pdf, panel_pdf), economics.ELASTICITY_SCHEMA),
     }
 
 
@@ -312,8 +269,8 @@ def refresh_aggregate(spark: SparkSession, cfg: dict, wh: str, silver_path: str,
         .repartition(*AGGREGATE_PARTITIONS)
     )
     scans = silver_scans(fresh)
-    replace = (f"(grouping_set <> {shares.ACTIVITY} AND period IN ({_dates(weeks)})) OR "
-               f"(grouping_set = {shares.ACTIVITY} AND period IN ({_dates(months)}))")
+    replace = (f"(grouping_set <> {shares.ACTIVITY} AND period IN ({warehouse.sql_dates(weeks)})) OR "
+               f"(grouping_set = {shares.ACTIVITY} AND period IN ({warehouse.sql_dates(months)}))")
     fresh.write.format("delta").mode("overwrite").option("replaceWhere", replace).save(agg_path)
     return scans, str(len(weeks)), None
 

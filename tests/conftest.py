@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.cli import load_conf
-from jobs.session import build_session
+from jobs.common.cli import load_conf
+from jobs.common.session import build_session
 
 # Test-only Spark settings, in one place. The tests run hundreds of queries on a few
 # rows each: their cost is planning and Janino's compiling of generated code, not data.

@@ -18,7 +18,7 @@ import sys
 from chispa import assert_df_equality
 
 from jobs import pipeline
-from jobs.cli import PROJECT_ROOT
+from jobs.common.cli import PROJECT_ROOT
 from tests.helpers import assert_same_gold, event, gold, table, write
 from transforms.tables import GOLD_TABLES
 

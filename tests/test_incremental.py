@@ -23,7 +23,7 @@ import time
 from chispa import assert_df_equality
 
 from jobs import pipeline
-from jobs.cli import PROJECT_ROOT
+from jobs.common.cli import PROJECT_ROOT
 from jobs.summarize import gold_table_names
 from tests.helpers import assert_same_gold, event, gold, latest_version, table, write
 from transforms.schema import EVENT_COLUMNS

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 from scipy import stats
 
 QUADRANTS = {(True, True): "premium", (False, True): "mass_market", (True, False): "specialist",
@@ -181,3 +182,41 @@ def within_fit(models: np.ndarray, weeks: np.ndarray, log_cost: np.ndarray, log_
     return Fit(float(beta[0]), classical, se, float(beta[0] - t * se), float(beta[0] + t * se),
                None if r2 is None else float(r2), g, n,
                "std_error_hc1 holds the model-clustered error used for the interval")
+
+
+ELASTICITY_SCHEMA = T.StructType([
+    T.StructField("scope", T.StringType(), False),
+    T.StructField("method", T.StringType(), False),
+    T.StructField("elasticity", T.DoubleType(), True),
+    T.StructField("std_error", T.DoubleType(), True),
+    T.StructField("std_error_hc1", T.DoubleType(), True),
+    T.StructField("ci_low", T.DoubleType(), True),
+    T.StructField("ci_high", T.DoubleType(), True),
+    T.StructField("r2", T.DoubleType(), True),
+    T.StructField("n_models", T.LongType(), False),
+    T.StructField("n_obs", T.LongType(), False),
+    T.StructField("note", T.StringType(), True),
+])
+# The fits' scopes: every model, the open-weights ones, the closed ones (by segment).
+SCOPES = {"all": None, "open": ["oss_china", "oss_row"], "closed": ["closed"]}
+
+
+def elasticity_rows(models_pdf, panel_pdf) -> list[tuple]:
+    """The fits of every scope and method, on the driver (tens to thousands of points)."""
+    rows = []
+    for scope, segments in SCOPES.items():
+        m = models_pdf if segments is None else models_pdf[models_pdf["segment"].isin(segments)]
+        p = panel_pdf if segments is None else panel_pdf[panel_pdf["segment"].isin(segments)]
+        x, y = np.log(m["cost_per_mtok"].to_numpy(float)), np.log(m["tokens"].to_numpy(float))
+        fits = {
+            "ols": ols_fit(x, y),
+            "token_weighted": ols_fit(x, y, m["tokens"].to_numpy(float)) if len(m) else
+            ols_fit(x, y),
+            "within_model_week": within_fit(
+                p["model"].to_numpy(), p["week_start"].astype(str).to_numpy(),
+                np.log(p["cost_per_mtok"].to_numpy(float)), np.log(p["tokens"].to_numpy(float))),
+        }
+        for method, f in fits.items():
+            rows.append((scope, method, f.elasticity, f.std_error, f.std_error_hc1, f.ci_low, f.ci_high, f.r2,
+                         f.n_models, f.n_obs, f.note))
+    return rows

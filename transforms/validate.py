@@ -12,6 +12,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from transforms import schema
+
 
 def _is_blank(col: Column) -> Column:
     return col.isNull() | (F.trim(col) == "")
@@ -125,3 +127,23 @@ def outcome(is_valid: Column, duplicate_rank: Column, in_bronze: Column, is_skip
         .when((duplicate_rank > 1) | in_bronze, F.lit("duplicate"))
         .otherwise(F.lit("bronze"))
     )
+
+
+def event_range_rules(bounds: dict) -> list[tuple[Column, str]]:
+    """The range rules of an event beyond its type, as (condition, reason) on the typed
+    columns; `bounds` is the conf's `ingest` block (min_created_at, max_created_at, max_tokens)."""
+    ts = F.col("created_at")
+    rules = [(
+        (ts < F.lit(str(bounds.get("min_created_at", "2000-01-01"))).cast("timestamp"))
+        | (ts >= F.lit(str(bounds.get("max_created_at", "2100-01-01"))).cast("timestamp")),
+        "created_at_out_of_range",
+    )]
+    # A token count is a 64-bit integer, but one near 2^63 would overflow every sum
+    # it enters (prompt + completion in silver, the weekly totals in gold).
+    max_tokens = int(bounds.get("max_tokens", 10**9))
+    return rules + [(F.col(name) > max_tokens, f"{name}_out_of_range") for name in schema.TOKEN_COLUMNS]
+
+
+def label_range_rules() -> list[tuple[Column, str]]:
+    """The range rule of a label: a confidence from 0 to 1."""
+    return [(~F.col("confidence").between(0.0, 1.0), "confidence_out_of_range")]

@@ -27,11 +27,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from jobs import package
-from jobs.cli import CONF_DIR, load_conf
-from jobs.standalone import StandaloneCluster, spark_submit
+from jobs.common.cli import CONF_DIR, load_conf
 from jobs.summarize import gold_table_names
 from tests.helpers import assert_same_gold, gold
+from tools import package
+from tools.standalone import StandaloneCluster, spark_submit
 
 pytestmark = pytest.mark.cluster  # `pytest -m "not cluster"` for a quicker local loop
 

@@ -7,7 +7,7 @@ import duckdb
 import pytest
 
 from jobs import export
-from jobs.cli import PipelineError
+from jobs.common.cli import PipelineError
 from transforms.tables import GOLD_TABLES
 
 

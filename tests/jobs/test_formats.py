@@ -8,7 +8,7 @@ import json
 import pytest
 
 from jobs import ingest, pipeline
-from jobs.cli import PROJECT_ROOT
+from jobs.common.cli import PROJECT_ROOT
 from tests.helpers import event
 
 SAMPLES = PROJECT_ROOT / "samples" / "formats"

@@ -10,8 +10,8 @@ import pytest
 from chispa import assert_df_equality
 
 from jobs import generate
-from jobs.cli import PROJECT_ROOT
-from transforms.synthetic_plan import alias_table
+from jobs.common.cli import PROJECT_ROOT
+from transforms.synthetic.plan import alias_table
 
 
 def gen(spark, cfg, out, partitions, fmt="jsonl", n=3000):

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from jobs import ingest
-from jobs.cli import PROJECT_ROOT, PipelineError
+from jobs.common.cli import PROJECT_ROOT, PipelineError
 
 
 def event(i, **changes):
@@ -224,7 +224,7 @@ def test_the_shipped_sample_is_counted_as_read_by_hand(spark, cfg, tmp_path):
 def test_by_day_spreads_a_day_over_at_most_files_per_day_tasks(spark):
     from pyspark.sql import functions as F
 
-    from jobs.warehouse import by_day
+    from jobs.common.warehouse import by_day
 
     rows = [(f"g{i}", f"2025-05-0{1 + i % 2}") for i in range(400)]
     df = spark.createDataFrame(rows, "generation_id string, day string").selectExpr(

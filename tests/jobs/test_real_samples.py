@@ -14,7 +14,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from jobs import enrich, ingest
-from jobs.cli import CONF_DIR, PROJECT_ROOT, PipelineError
+from jobs.common.cli import CONF_DIR, PROJECT_ROOT, PipelineError
 from transforms import schema
 
 SAMPLES = PROJECT_ROOT.parent / "shared" / "real-samples"

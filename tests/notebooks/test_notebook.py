@@ -9,7 +9,7 @@ import sys
 import nbformat
 from nbclient import NotebookClient
 
-from jobs.cli import PROJECT_ROOT
+from jobs.common.cli import PROJECT_ROOT
 
 
 def test_notebook_executes(generated_warehouse, monkeypatch):

@@ -8,8 +8,8 @@ from collections import Counter
 import pytest
 from pyspark.sql import functions as F
 
-from jobs import reference
-from jobs.cli import CONF_DIR, PROJECT_ROOT
+from jobs.common import reference
+from jobs.common.cli import CONF_DIR, PROJECT_ROOT
 from transforms import enrich
 
 GOOGLE_LIST = PROJECT_ROOT.parent / "shared" / "data" / "google_nl_content_categories_v2.txt"

@@ -1,6 +1,6 @@
 """OpenRouter generation metadata, as `GET /api/v1/generation` returns it.
 
-One JSON record per line (or a whole JSON document, see jobs.sources), either the
+One JSON record per line (or a whole JSON document, see jobs.common.sources), either the
 API's `{"data": {...}}` envelope or the bare object; an error body (`{"error": {...}}`)
 is quarantined as `openrouter_error`. Field names per ../shared/data/llm_request_metadata_fields.txt (section B):
 `id` -> generation_id, `latency` -> latency_ms, `generation_time` -> generation_time_ms;

@@ -195,15 +195,28 @@ def parse_lines(lines_df: DataFrame, fields, account_attributes: list[str], cost
     `aliases_df` (alias, target) price a span that has no cost attribute. Own reasons:
     `otel_missing_ids`, `otel_bad_ids`, `otel_bad_start_time`, `otel_no_cost`.
     """
+    priced = with_list_prices(call_spans(lines_df, cost_attributes), prices_df, aliases_df)
+    mapped = contract_fields(F.col("_a"), F.col("_r"), account_attributes)
+    return priced.select(
+        "source_file", "row_pos", F.col("value").alias("raw"), "is_malformed", format_reason().alias("format_reason"),
+        "is_skipped",
+        *[F.when(~F.col("is_malformed"), mapped[n]).cast("string").alias(n) for n, _, _ in fields],
+    )
+
+
+def call_spans(lines_df: DataFrame, cost_attributes: list[str]) -> DataFrame:
+    """Every span with its attribute maps (`_a`, `_r`), each dialect's value looked up once
+    (`_operation`, `_provider`, `_model`, `_prompt`, `_completion`, `_cost`), and
+    `is_skipped`: not an LLM call, or a wrapper whose child in the same trace is one
+    (the innermost call counts)."""
     a, r = F.col("_a"), F.col("_r")
     spans = explode_spans(lines_df).withColumns({
         "_a": attribute_map(F.col("span.attributes")), "_r": attribute_map(F.col("resource_attributes")),
     })
-    # Each dialect's value is looked up once, into a column the rules below share.
-    total = first_attr([a], TOTAL)
     spans = spans.withColumns({
         "_operation": operation_of(a), "_provider": first_attr([a], PROVIDER), "_model": first_attr([a], MODEL),
-        "_prompt": first_attr([a], PROMPT), "_total": total, "_completion_attr": first_attr([a], COMPLETION),
+        "_prompt": first_attr([a], PROMPT), "_total": first_attr([a], TOTAL),
+        "_completion_attr": first_attr([a], COMPLETION),
     }).withColumn("_completion", F.coalesce(
         "_completion_attr", F.try_subtract(F.col("_total").try_cast("long"), F.col("_prompt").try_cast("long")).cast("string"),
     ))
@@ -216,16 +229,12 @@ def parse_lines(lines_df: DataFrame, fields, account_attributes: list[str], cost
         | (operation.isNull() & (has_model_and_usage | (is_client & provider.isNotNull()))),
         F.lit(False),
     )
-    # A call whose child in the same trace is also a call is a wrapper: the innermost counts.
     trace = Window.partitionBy(F.col("span.traceId"))
     wrapper = F.array_contains(
         F.collect_set(F.when(F.col("_is_call"), F.col("span.parentSpanId"))).over(trace), F.col("span.spanId")
     )
-    start_ns = F.col("span.startTimeUnixNano").try_cast("decimal(38,0)")
-    end_ns = F.col("span.endTimeUnixNano").try_cast("decimal(38,0)")
-    start = F.timestamp_micros(F.floor(start_ns / 1000).try_cast("long"))
     cost_attr = first_attr([a, r], cost_attributes) if cost_attributes else F.lit(None).cast("string")
-    with_cols = (
+    return (
         spans.withColumn("_is_call", is_call)
         .select(
             "*",
@@ -235,14 +244,28 @@ def parse_lines(lines_df: DataFrame, fields, account_attributes: list[str], cost
             F.coalesce(model, F.lit("")).alias("model"),
         )
     )
-    # The model name resolved to a catalog slug by enrich's own rule, to price spans without a cost.
+
+
+def with_list_prices(spans: DataFrame, prices_df: DataFrame, aliases_df: DataFrame) -> DataFrame:
+    """Add the catalog's list prices (`_pp`, `_pc` per 1M tokens) of each span's model, resolved
+    to a catalog slug by enrich's own rule, to price the spans without a cost."""
     prices = F.broadcast(prices_df.select(F.col("model").alias("_slug"), F.col("price_prompt_per_mtok").alias("_pp"),
                                           F.col("price_completion_per_mtok").alias("_pc")))
-    priced = (
-        with_resolved_model(with_cols, aliases_df)
+    return (
+        with_resolved_model(spans, aliases_df)
         .withColumnRenamed("model", "_slug").drop("model_variant")
         .join(prices, on="_slug", how="left")
     )
+
+
+def _start_ns() -> Column:
+    return F.col("span.startTimeUnixNano").try_cast("decimal(38,0)")
+
+
+def contract_fields(a: Column, r: Column, account_attributes: list[str]) -> dict[str, Column]:
+    """The contract's fields of a priced call span (`a`, `r`: its span and resource attributes)."""
+    start_ns, end_ns = _start_ns(), F.col("span.endTimeUnixNano").try_cast("decimal(38,0)")
+    start = F.timestamp_micros(F.floor(start_ns / 1000).try_cast("long"))
     # List price, no cache discount: OTel spans carry no price, and the catalog's cache
     # prices are not known for every provider.
     list_cost = (F.col("_prompt").try_cast("double") * F.col("_pp") + F.col("_completion").try_cast("double") * F.col("_pc")) / 1e6
@@ -251,10 +274,11 @@ def parse_lines(lines_df: DataFrame, fields, account_attributes: list[str], cost
     first_chunk = F.try_to_timestamp(F.regexp_replace(attr(a, "langfuse.observation.completion_start_time"), '"', ""))
     langfuse_ttfc = (F.unix_micros(first_chunk) - F.floor(start_ns / 1000).try_cast("long")) / 1000
     trace_id, span_id = F.lower(F.col("span.traceId")), F.lower(F.col("span.spanId"))
-    mapped = {
+    return {
         "generation_id": F.concat(F.lit("otel-"), trace_id, F.lit("-"), span_id),
         "created_at": F.date_format(start, "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'"),
-        "account_id": first_attr([a, r], account_attributes), "model": F.col("_model"), "provider_name": provider,
+        "account_id": first_attr([a, r], account_attributes), "model": F.col("_model"),
+        "provider_name": F.col("_provider"),
         "tokens_prompt": F.col("_prompt"), "tokens_completion": F.col("_completion"),
         "native_tokens_reasoning": first_attr([a], REASONING),
         "native_tokens_cached": first_attr([a], CACHED),
@@ -266,17 +290,17 @@ def parse_lines(lines_df: DataFrame, fields, account_attributes: list[str], cost
         "latency_ms": F.round(F.coalesce(ttfc_s * 1000, ttfc_ms, langfuse_ttfc)).try_cast("long").cast("string"),
         "generation_time_ms": F.floor(F.try_subtract(end_ns, start_ns) / 1000000).try_cast("long").cast("string"),
         "billing_country": F.lit(None).cast("string"), "language": F.lit(None).cast("string"),
-        "app_id": attr(r, "service.name"), "call_type": operation,
+        "app_id": attr(r, "service.name"), "call_type": F.col("_operation"),
     }
-    format_reason = (
+
+
+def format_reason() -> Column:
+    """OTel's own reasons to quarantine a call span (null for a good one, a malformed line or a skipped span)."""
+    trace_id, span_id, start_ns = F.lower(F.col("span.traceId")), F.lower(F.col("span.spanId")), _start_ns()
+    return (
         F.when(F.col("is_malformed") | F.col("is_skipped"), F.lit(None))
         .when(F.col("span.traceId").isNull() | F.col("span.spanId").isNull(), F.lit("otel_missing_ids"))
         .when(~trace_id.rlike("^[0-9a-f]{32}$") | ~span_id.rlike("^[0-9a-f]{16}$"), F.lit("otel_bad_ids"))
         .when(start_ns.isNull() | (start_ns <= 0), F.lit("otel_bad_start_time"))
         .when(F.col("_cost").isNull() & F.col("_pp").isNull() & F.col("_model").isNotNull(), F.lit("otel_no_cost"))
-    )
-    return priced.select(
-        "source_file", "row_pos", F.col("value").alias("raw"), "is_malformed", format_reason.alias("format_reason"),
-        "is_skipped",
-        *[F.when(~F.col("is_malformed"), mapped[n]).cast("string").alias(n) for n, _, _ in fields],
     )

@@ -1,4 +1,4 @@
-"""jobs.baseline, the benchmark's DuckDB yardstick, does the pipeline's work: from the
+"""tools.baseline, the benchmark's DuckDB yardstick, does the pipeline's work: from the
 same raw files it reaches the same weekly segment, open-weights model and category
 tokens and the same per-model tokens and spend as the gold tables Spark wrote."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from jobs import baseline
+from tools import baseline
 
 
 @pytest.fixture(scope="module")

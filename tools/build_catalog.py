@@ -1,6 +1,6 @@
 """Build conf/models.csv (the default model catalog) from an OpenRouter /api/v1/models snapshot.
 
-    python -m jobs.build_catalog --snapshot ../shared/data/openrouter_models_2025-12-02.json \
+    python -m tools.build_catalog --snapshot ../shared/data/openrouter_models_2025-12-02.json \
         [--authors conf/authors.csv] [--overrides conf/model_overrides.csv] \
         [--manual conf/models_manual.csv] --out conf/models.csv
 
@@ -22,7 +22,7 @@ import json
 import re
 from pathlib import Path
 
-from jobs.cli import CONF_DIR, OneLineParser, PipelineError, exit_with, parse, run_cli
+from jobs.common.cli import CONF_DIR, OneLineParser, PipelineError, exit_with, parse, run_cli
 
 COLUMNS = [
     "model", "author", "name", "release_date", "open_weights", "origin_country",
@@ -146,7 +146,7 @@ def write_catalog(rows: list[dict], out: Path) -> None:
 
 def main(argv=None) -> int:
     """Command-line entry point."""
-    parser = OneLineParser(prog="jobs.build_catalog", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="tools.build_catalog", description=__doc__.splitlines()[0])
     parser.add_argument("--snapshot", required=True, help="OpenRouter /api/v1/models JSON")
     parser.add_argument("--authors", default=str(CONF_DIR / "authors.csv"))
     parser.add_argument("--overrides", default=str(CONF_DIR / "model_overrides.csv"))

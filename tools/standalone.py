@@ -1,6 +1,6 @@
 """A real Spark standalone cluster on 127.0.0.1, started from the installed pyspark.
 
-    python -m jobs.standalone --workers 2 --cores 1 --memory 2g   # runs until Ctrl-C
+    python -m tools.standalone --workers 2 --cores 1 --memory 2g   # runs until Ctrl-C
 
 Used by the cluster tests and the benchmark, and by a developer who wants to try
 spark-submit against a master and workers without a cluster. Everything it starts
@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jobs.cli import OneLineParser, PipelineError, exit_with, parse, run_cli
+from jobs.common.cli import OneLineParser, PipelineError, exit_with, parse, run_cli
 
 LOOPBACK = "127.0.0.1"
 
@@ -162,11 +162,12 @@ def submit_command(master: str, py_files: Path, launcher: Path, job_args: list[s
                    driver_python: str | None = None) -> list[str]:
     """The `spark-submit` command line of the zipped project (Delta from Maven through --packages).
 
-    python_env: the packed environment (jobs.package.build_env), shipped with --archives
+    python_env: the packed environment (tools.package.build_env), shipped with --archives
     and used by every Python process Spark starts; driver_python: the client-mode
     driver's interpreter (in cluster deploy mode the driver uses the archive's too).
     """
-    from jobs.package import DELTA_EXCLUDES, DELTA_PACKAGE, ENV_ALIAS, ENV_PYTHON
+    from jobs.common.session import DELTA_EXCLUDES, DELTA_PACKAGE
+    from tools.package import ENV_ALIAS, ENV_PYTHON
 
     conf = {"spark.executor.memory": executor_memory, "spark.ui.showConsoleProgress": "false",
             **({"spark.pyspark.python": ENV_PYTHON} if python_env else {}),
@@ -192,7 +193,7 @@ def spark_submit(master: str, py_files: Path, launcher: Path, job_args: list[str
 
 def main(argv=None) -> int:
     """Start a loopback cluster and keep it up until interrupted."""
-    parser = OneLineParser(prog="jobs.standalone", description="A Spark standalone cluster on 127.0.0.1.")
+    parser = OneLineParser(prog="tools.standalone", description="A Spark standalone cluster on 127.0.0.1.")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--cores", type=int, default=1, help="cores per worker")
     parser.add_argument("--memory", default="2g", help="memory per worker")

@@ -22,8 +22,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from jobs import warehouse
-from jobs.cli import PipelineError
+from jobs.common import warehouse
+from jobs.common.cli import PipelineError
 
 LINE_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
 HEAD_LINES = 5

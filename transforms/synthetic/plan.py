@@ -188,21 +188,29 @@ def build_plan(params: dict, catalog: dict[str, ModelInfo], n_requests: int) -> 
     models = {m: catalog[m] for m in specs}
     fam_of = family_map(params["families"])
     family = {m: fam_of.get(info.author, "default") for m, info in models.items()}
-    lengths = params["lengths"]
+    cats = sorted({c for mixes in params["task_mix"].values() for part in mixes.values() for c in part})
+    category_probs = {
+        (fam, mo): mix(t["early"], t["late"], cal.month_frac(mo))
+        for fam, t in params["task_mix"].items() for mo in range(cal.n_months)
+    }
+    model_probs, token_shares = weekly_model_probs(params, cal, specs, models, family, category_probs)
+    cohorts = account_cohorts(params["accounts"], cal, models, model_probs, n_requests)
+    plan = Plan(cal, models, family, model_probs, token_shares, category_probs, cohorts)
+    plan.expected = expected_figures(plan, params, cats)
+    return plan
 
+
+def weekly_model_probs(params: dict, cal: Calendar, specs: dict, models: dict[str, ModelInfo],
+                       family: dict[str, str], category_probs: dict) -> tuple[list[dict], list[dict]]:
+    """Per week: each model's share of requests and its share of tokens. Token shares come
+    from appeal (popularity) times the price response; a request's expected tokens (its
+    family's task mix and the lengths) turn them into request shares."""
+    lengths = params["lengths"]
     prices = sorted(blended_price(i) for i in models.values())
     median_price = prices[len(prices) // 2]
     elasticity = float(params.get("price_elasticity", 0.0))
     price_factor = {m: (blended_price(i) / median_price) ** elasticity if blended_price(i) > 0 else 1.0
                     for m, i in models.items()}
-
-    cats = sorted({c for mixes in params["task_mix"].values() for part in mixes.values() for c in part})
-    category_probs = {}
-    for fam in params["task_mix"]:
-        for mo in range(cal.n_months):
-            t = params["task_mix"][fam]
-            category_probs[(fam, mo)] = mix(t["early"], t["late"], cal.month_frac(mo))
-
     model_probs, token_shares = [], []
     for w in range(cal.n_weeks):
         weights = {m: popularity(specs[m], models[m], cal, w) * price_factor[m] for m in models}
@@ -217,9 +225,16 @@ def build_plan(params: dict, catalog: dict[str, ModelInfo], n_requests: int) -> 
                          for c, p in cp.items())
             per_request[m] = s / tokens
         model_probs.append(normalised(per_request))
+    return model_probs, token_shares
 
-    # Expected requests per (model, month), then cohorts that supply the accounts.
-    acc = params["accounts"]
+
+def account_cohorts(acc: dict, cal: Calendar, models: dict[str, ModelInfo], model_probs: list[dict],
+                    n_requests: int) -> dict[tuple[str, int], list[tuple[int, float, int]]]:
+    """Per (model, month): the cohorts (month of first use) that supply its active accounts,
+    as (cohort month, weight, accounts). Expected requests per model and month, divided by
+    the requests an account sends, set how many accounts are needed; the earlier cohorts,
+    retained along their curve (a planted cohort along its own), supply what they can and
+    a new cohort the rest."""
     lam = float(acc["requests_per_account_month"])
     lam_min = float(acc.get("min_requests_per_account_month", lam / 2))
     special = {(s["model"], s["cohort"]): s["curve"] for s in acc.get("special_cohorts", [])}
@@ -261,10 +276,7 @@ def build_plan(params: dict, catalog: dict[str, ModelInfo], n_requests: int) -> 
             if not cells:  # a sliver of demand still needs an account to send it
                 cells = [(mo, 1.0, 1)]
             cohorts[(m, mo)] = cells
-
-    plan = Plan(cal, models, family, model_probs, token_shares, category_probs, cohorts)
-    plan.expected = expected_figures(plan, params, cats)
-    return plan
+    return cohorts
 
 
 def _mean(values: list[float]) -> float | None:

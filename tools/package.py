@@ -1,7 +1,7 @@
 """Build what spark-submit ships to a cluster: the project as one zip, a launcher, and
 the Python environment the jobs import.
 
-    python -m jobs.package [--out dist] [--no-env] [--python-prefix /usr]
+    python -m tools.package [--out dist] [--no-env] [--python-prefix /usr]
 
 writes `dist/state_of_ai.zip` (the jobs, transforms and figures packages and the
 conf folder), `dist/main.py`, which runs any Spark job by name, and
@@ -11,7 +11,7 @@ executor, at the versions installed here:
 
     spark-submit --master yarn --deploy-mode cluster \\
         --packages io.delta:delta-spark_4.1_2.13:4.3.1 \\
-        --exclude-packages <package.DELTA_EXCLUDES: jars Spark already has> \\
+        --exclude-packages <session.DELTA_EXCLUDES: jars Spark already has> \\
         --archives dist/state_of_ai_env.tar.gz#environment \\
         --conf spark.pyspark.python=./environment/bin/python \\
         --py-files dist/state_of_ai.zip \\
@@ -29,7 +29,7 @@ import zipfile
 from importlib import metadata
 from pathlib import Path
 
-from jobs.cli import PROJECT_ROOT, OneLineParser, PipelineError, exit_with, parse, run_cli
+from jobs.common.cli import PROJECT_ROOT, OneLineParser, PipelineError, exit_with, parse, run_cli
 
 PACKAGES = ["jobs", "transforms", "figures"]
 DATA = ["conf"]
@@ -48,36 +48,6 @@ ENV_LEAVES_OUT = {
     "deltalake": "jobs.plot and jobs.export read gold with delta-rs, off the cluster",
     "pyarrow": "deltalake's reader needs it; the jobs' toPandas of a few hundred rows does not",
 }
-SCALA_VERSION = "2.13"  # every Spark 4 build
-
-
-def delta_package() -> str:
-    """Delta's Maven coordinate for the installed delta-spark and pyspark, built as
-    `configure_spark_with_delta_pip` builds it (delta-spark_<spark major.minor>_<scala>),
-    so setup.cfg's pins are the one place the versions live."""
-    spark = ".".join(metadata.version("pyspark").split(".")[:2])
-    return f"io.delta:delta-spark_{spark}_{SCALA_VERSION}:{metadata.version('delta-spark')}"
-
-
-DELTA_PACKAGE = delta_package()
-
-# What Delta 4.3's POM drags in besides Delta itself (33 jars): most are already on
-# Spark's own classpath (Jackson, Hadoop's client, Parquet, log4j, slf4j, the
-# compression codecs), where they win anyway (parent-first class loading). Leaving
-# them out of the resolution keeps start-up quieter and saves every executor of a
-# cluster from fetching ~60 MB of duplicate jars. spark.jars.excludes / --exclude-packages.
-SPARK_PROVIDED = [
-    "com.fasterxml.jackson.core:jackson-annotations", "com.fasterxml.jackson.core:jackson-core",
-    "com.fasterxml.jackson.core:jackson-databind", "com.github.luben:zstd-jni", "com.google.code.findbugs:jsr305",
-    "commons-pool:commons-pool", "io.airlift:aircompressor", "org.apache.hadoop:hadoop-client-api",
-    "org.apache.hadoop:hadoop-client-runtime", "org.apache.logging.log4j:log4j-api",
-    "org.apache.logging.log4j:log4j-core", "org.apache.logging.log4j:log4j-slf4j2-impl",
-    "org.apache.parquet:parquet-column", "org.apache.parquet:parquet-common", "org.apache.parquet:parquet-encoding",
-    "org.apache.parquet:parquet-format-structures", "org.apache.parquet:parquet-hadoop",
-    "org.apache.parquet:parquet-jackson", "org.locationtech.jts:jts-core", "org.roaringbitmap:RoaringBitmap",
-    "org.roaringbitmap:shims", "org.slf4j:slf4j-api", "org.xerial.snappy:snappy-java",
-]
-DELTA_EXCLUDES = ",".join(SPARK_PROVIDED)
 
 LAUNCHER = '''"""spark-submit entry point: `spark-submit --py-files state_of_ai.zip main.py JOB [ARGS]`.
 
@@ -184,7 +154,7 @@ def build_env(out: Path, python_prefix: str | None = None) -> Path:
 
 def main(argv=None) -> int:
     """Command-line entry point."""
-    parser = OneLineParser(prog="jobs.package", description="Build what spark-submit ships to a cluster.")
+    parser = OneLineParser(prog="tools.package", description="Build what spark-submit ships to a cluster.")
     parser.add_argument("--out", default=str(PROJECT_ROOT / "dist"), help="output folder (default: dist)")
     parser.add_argument("--no-env", action="store_true", help="only the zip and the launcher")
     parser.add_argument("--python-prefix", help="where the nodes' Python lives, if not where it is here (e.g. /usr)")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from pyspark.logger import PySparkLogger
 from pyspark.sql import SparkSession
 
-from jobs.cli import CONF_DIR
+from jobs.common.cli import CONF_DIR
 
 DELTA_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
@@ -20,6 +21,38 @@ DELTA_CONF = {
     # its last run, and an operator can audit what any run changed.
     "spark.databricks.delta.properties.defaults.enableChangeDataFeed": "true",
 }
+
+
+SCALA_VERSION = "2.13"  # every Spark 4 build
+
+
+def delta_package() -> str:
+    """Delta's Maven coordinate for the installed delta-spark and pyspark, built as
+    `configure_spark_with_delta_pip` builds it (delta-spark_<spark major.minor>_<scala>),
+    so setup.cfg's pins are the one place the versions live."""
+    spark = ".".join(metadata.version("pyspark").split(".")[:2])
+    return f"io.delta:delta-spark_{spark}_{SCALA_VERSION}:{metadata.version('delta-spark')}"
+
+
+DELTA_PACKAGE = delta_package()
+
+# What Delta 4.3's POM drags in besides Delta itself (33 jars): most are already on
+# Spark's own classpath (Jackson, Hadoop's client, Parquet, log4j, slf4j, the
+# compression codecs), where they win anyway (parent-first class loading). Leaving
+# them out of the resolution keeps start-up quieter and saves every executor of a
+# cluster from fetching ~60 MB of duplicate jars. spark.jars.excludes / --exclude-packages.
+SPARK_PROVIDED = [
+    "com.fasterxml.jackson.core:jackson-annotations", "com.fasterxml.jackson.core:jackson-core",
+    "com.fasterxml.jackson.core:jackson-databind", "com.github.luben:zstd-jni", "com.google.code.findbugs:jsr305",
+    "commons-pool:commons-pool", "io.airlift:aircompressor", "org.apache.hadoop:hadoop-client-api",
+    "org.apache.hadoop:hadoop-client-runtime", "org.apache.logging.log4j:log4j-api",
+    "org.apache.logging.log4j:log4j-core", "org.apache.logging.log4j:log4j-slf4j2-impl",
+    "org.apache.parquet:parquet-column", "org.apache.parquet:parquet-common", "org.apache.parquet:parquet-encoding",
+    "org.apache.parquet:parquet-format-structures", "org.apache.parquet:parquet-hadoop",
+    "org.apache.parquet:parquet-jackson", "org.locationtech.jts:jts-core", "org.roaringbitmap:RoaringBitmap",
+    "org.roaringbitmap:shims", "org.slf4j:slf4j-api", "org.xerial.snappy:snappy-java",
+]
+DELTA_EXCLUDES = ",".join(SPARK_PROVIDED)
 
 
 def build_session(cfg: dict[str, Any], app_name: str | None = None) -> SparkSession:
@@ -52,8 +85,6 @@ def build_session(cfg: dict[str, Any], app_name: str | None = None) -> SparkSess
     elif resolve:
         from delta import configure_spark_with_delta_pip
 
-        from jobs.package import DELTA_EXCLUDES
-
         print("session: fetching Delta's jars from Maven (once; cached afterwards)", flush=True)
         builder = configure_spark_with_delta_pip(builder).config("spark.jars.excludes", DELTA_EXCLUDES)
     spark = builder.getOrCreate()
@@ -77,7 +108,6 @@ def quiet_error_context_logs() -> None:
 
 def _jars_record() -> Path:
     """Where the jars Ivy resolved for this Delta coordinate are remembered (one path a line)."""
-    from jobs.package import DELTA_EXCLUDES, DELTA_PACKAGE
 
     tag = hashlib.sha256(f"{DELTA_PACKAGE}|{DELTA_EXCLUDES}".encode()).hexdigest()[:16]
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")

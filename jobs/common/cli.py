@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 import yaml
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _conf_dir(root: Path) -> Path:
@@ -39,7 +39,7 @@ def _conf_dir(root: Path) -> Path:
 
 
 CONF_DIR = _conf_dir(PROJECT_ROOT)
-# The pipeline's stages, in order (jobs.pipeline runs them; jobs.bench times them).
+# The pipeline's stages, in order (jobs.pipeline runs them; tools.bench times them).
 STAGES = ["ingest", "enrich", "summarize"]
 DEFAULT_CONF = CONF_DIR / "local.yaml"
 

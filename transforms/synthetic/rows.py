@@ -2,7 +2,7 @@
 
 Every random draw is a hash of (seed, purpose, id): the same seed gives the same
 rows whatever the partitioning. Categorical draws use Walker alias tables (small,
-broadcast, built on the driver by `transforms.synthetic_plan`): one equi-join and
+broadcast, built on the driver by `transforms.synthetic.plan`): one equi-join and
 two uniforms per draw, exact probabilities.
 """
 

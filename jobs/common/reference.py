@@ -14,7 +14,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
-from jobs.cli import CONF_DIR, PipelineError
+from jobs.common.cli import CONF_DIR, PipelineError
 
 MODELS_SCHEMA = T.StructType([
     T.StructField("model", T.StringType(), False),

@@ -1,7 +1,7 @@
 """The benchmark: every stage of the pipeline at 2M and 10M requests, timed and measured,
 against a single-node engine doing the same work.
 
-    python -m jobs.bench [--sizes 2000000,10000000] [--cluster N] [--out bench/results.md]
+    python -m tools.bench [--sizes 2000000,10000000] [--cluster N] [--out bench/results.md]
 
 Each size's synthetic year is generated once into bench/data/<size> and reused while
 its _manifest.json says the same size. The pipeline then runs from an empty warehouse
@@ -9,7 +9,7 @@ as one process (`python -m jobs.pipeline`, local[2] from conf/local.yaml), the w
 user runs it; its stage lines give the wall time of each stage, and the resident
 memory of its whole process tree (Python driver, JVM, Python workers) is sampled
 twice a second and attributed to the stage running at the time. After each local run,
-`jobs.baseline` (DuckDB) computes the headline tables from the same files, timed in
+`tools.baseline` (DuckDB) computes the headline tables from the same files, timed in
 the same process, and its weekly segment tokens are compared with the pipeline's
 gold: the ratio of the two times is the figure to watch. With --cluster the
 same pipeline on N requests is also submitted to a loopback standalone cluster (two
@@ -31,7 +31,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jobs.cli import PROJECT_ROOT, STAGES, OneLineParser, PipelineError, exit_with, parse, run_cli
+from jobs.common.cli import (
+    PROJECT_ROOT,
+    STAGES,
+    OneLineParser,
+    PipelineError,
+    exit_with,
+    parse,
+    run_cli,
+)
 
 BENCH_DIR = PROJECT_ROOT / "bench"
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -162,12 +170,12 @@ def local_run(requests: int, data: Path, work: Path) -> StageRun:
 
 
 def run_baseline(data: Path, wh: Path) -> tuple[float, str]:
-    """Time jobs.baseline (DuckDB, every core) on the year's files, and compare its weekly
+    """Time tools.baseline (DuckDB, every core) on the year's files, and compare its weekly
     segment tokens with the pipeline's gold table: the two did the same work."""
     import duckdb
     from deltalake import DeltaTable
 
-    from jobs import baseline
+    from tools import baseline
 
     con = duckdb.connect()
     result = baseline.run(str(data / "events"), str(data / "labels"), con=con)
@@ -185,8 +193,8 @@ def run_baseline(data: Path, wh: Path) -> tuple[float, str]:
 
 def cluster_run(requests: int, data: Path, work: Path) -> StageRun:
     """The pipeline under spark-submit on a loopback standalone cluster: 2 workers x 1 core."""
-    from jobs import package
-    from jobs.standalone import StandaloneCluster, cluster_env, submit_command
+    from tools import package
+    from tools.standalone import StandaloneCluster, cluster_env, submit_command
 
     wh = work / f"cluster-{requests}"
     shutil.rmtree(wh, ignore_errors=True)
@@ -227,7 +235,7 @@ def table(run: StageRun) -> list[str]:
     ]
     if run.baseline:
         lines += [
-            f"DuckDB baseline (`jobs.baseline`: the same files to the headline tables, in memory): "
+            f"DuckDB baseline (`tools.baseline`: the same files to the headline tables, in memory): "
             f"**{run.baseline:.1f} s**; raw files to gold is **{total / run.baseline:.1f}x** that "
             f"({run.wall / run.baseline:.1f}x with Spark's start-up). Check: {run.agreement}.",
             "",
@@ -270,7 +278,7 @@ def write_results(out: Path, runs: list[StageRun], generated: dict[int, float | 
 
 def main(argv=None) -> int:
     """Command-line entry point."""
-    parser = OneLineParser(prog="jobs.bench", description="Benchmark the pipeline stages.")
+    parser = OneLineParser(prog="tools.bench", description="Benchmark the pipeline stages.")
     parser.add_argument("--sizes", default="2000000,10000000", help="comma-separated request counts")
     parser.add_argument("--cluster", type=int, metavar="N",
                         help="also run N requests (one of --sizes) on a loopback standalone cluster")
@@ -295,7 +303,7 @@ def main(argv=None) -> int:
                 raise PipelineError(f"--cluster: {args.cluster} is not one of --sizes")
             print(f"bench: {args.cluster:,} requests, standalone cluster", flush=True)
             runs.append(cluster_run(args.cluster, data_dir / f"{args.cluster}", work))
-        command = "python -m jobs.bench " + " ".join(argv if argv is not None else sys.argv[1:])
+        command = "python -m tools.bench " + " ".join(argv if argv is not None else sys.argv[1:])
         write_results(Path(args.out), runs, generated, command)
         print(f"bench: results in {args.out}", flush=True)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from importlib import metadata
 
-from jobs import package
-from jobs.cli import CONF_DIR, conf_path
+from jobs.common.cli import CONF_DIR, conf_path
+from tools import package
 
 
 def test_the_environment_pins_what_the_jobs_import_at_the_installed_versions():

@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from jobs.cli import PipelineError
+from jobs.common.cli import PipelineError
 
 if TYPE_CHECKING:  # the plotting step imports this module where Spark may be absent
     from pyspark.sql import DataFrame, SparkSession
@@ -249,6 +249,11 @@ def overwrite(df: DataFrame, path: str, partition_by: list[str] | None = None) -
     if partition_by:
         writer = writer.partitionBy(*partition_by)
     writer.save(path)
+
+
+def sql_dates(values) -> str:
+    """Dates as a list of SQL literals (`DATE'2025-05-05', ...`), for a replaceWhere predicate."""
+    return ", ".join(f"DATE'{v}'" for v in values)
 
 
 def new_run_id() -> str:

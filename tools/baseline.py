@@ -1,7 +1,7 @@
 """The benchmark's yardstick: a single-node engine (DuckDB) computing the headline gold
 tables from the same raw files, on the same machine.
 
-    python -m jobs.baseline --events PATH --labels PATH [--models CSV] [--threads N]
+    python -m tools.baseline --events PATH --labels PATH [--models CSV] [--threads N]
 
 It does the same work the pipeline must do to reach those tables, in one process:
 parse each JSON line with an explicit schema, drop the rows ingest would quarantine
@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jobs.cli import CONF_DIR, OneLineParser, exit_with, parse, run_cli
+from jobs.common.cli import CONF_DIR, OneLineParser, exit_with, parse, run_cli
 from transforms.enrich import CHINA
 
 THRESHOLD = 0.5  # enrich.label_confidence_threshold in conf/local.yaml
@@ -178,7 +178,7 @@ def _struct(columns: dict[str, str]) -> str:
 
 def main(argv=None) -> int:
     """Command-line entry point: print each step's time and the total."""
-    parser = OneLineParser(prog="jobs.baseline", description="The DuckDB baseline of the headline gold tables.")
+    parser = OneLineParser(prog="tools.baseline", description="The DuckDB baseline of the headline gold tables.")
     parser.add_argument("--events", required=True)
     parser.add_argument("--labels", required=True)
     parser.add_argument("--models", help="model catalog CSV (default conf/models.csv)")
