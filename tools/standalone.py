@@ -166,7 +166,7 @@ def submit_command(master: str, py_files: Path, launcher: Path, job_args: list[s
     and used by every Python process Spark starts; driver_python: the client-mode
     driver's interpreter (in cluster deploy mode the driver uses the archive's too).
     """
-    from jobs.common.session import DELTA_EXCLUDES, DELTA_PACKAGE
+    from jobs.common.session import DELTA_EXCLUDES, delta_package
     from tools.package import ENV_ALIAS, ENV_PYTHON
 
     conf = {"spark.executor.memory": executor_memory, "spark.ui.showConsoleProgress": "false",
@@ -176,7 +176,7 @@ def submit_command(master: str, py_files: Path, launcher: Path, job_args: list[s
     return [
         str(spark_home() / "bin" / "spark-submit"), "--master", master,
         "--driver-memory", driver_memory,
-        "--packages", DELTA_PACKAGE, "--exclude-packages", DELTA_EXCLUDES, "--py-files", str(py_files),
+        "--packages", delta_package(), "--exclude-packages", DELTA_EXCLUDES, "--py-files", str(py_files),
         *(["--archives", f"{python_env}#{ENV_ALIAS}"] if python_env else []),
         *[arg for key, value in conf.items() for arg in ("--conf", f"{key}={value}")],
         str(launcher), *job_args,

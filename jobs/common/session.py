@@ -34,7 +34,6 @@ def delta_package() -> str:
     return f"io.delta:delta-spark_{spark}_{SCALA_VERSION}:{metadata.version('delta-spark')}"
 
 
-DELTA_PACKAGE = delta_package()
 
 # What Delta 4.3's POM drags in besides Delta itself (33 jars): most are already on
 # Spark's own classpath (Jackson, Hadoop's client, Parquet, log4j, slf4j, the
@@ -109,7 +108,7 @@ def quiet_error_context_logs() -> None:
 def _jars_record() -> Path:
     """Where the jars Ivy resolved for this Delta coordinate are remembered (one path a line)."""
 
-    tag = hashlib.sha256(f"{DELTA_PACKAGE}|{DELTA_EXCLUDES}".encode()).hexdigest()[:16]
+    tag = hashlib.sha256(f"{delta_package()}|{DELTA_EXCLUDES}".encode()).hexdigest()[:16]
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return cache / "state-of-ai" / f"delta-jars-{tag}.txt"
 
