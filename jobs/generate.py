@@ -32,6 +32,7 @@ from jobs.common.cli import (
     spark_overrides,
 )
 from jobs.common.session import build_session
+from transforms import enrich
 from transforms.synthetic import rows as synthetic
 from transforms.synthetic.plan import ModelInfo, Plan, alias_table, build_plan, mix, normalised
 
@@ -63,19 +64,16 @@ def _alias_rows(key: tuple, probs: dict, n_slots: int) -> list[tuple]:
     return [(*key, slot, thr, str(p), str(a)) for slot, thr, p, a in alias_table(probs, n_slots)]
 
 
-def taxonomy_paths() -> dict[str, list[str]]:
-    """The real Google NL v2 paths of each study bucket, by the conf taxonomy rules."""
-    import csv
-
-    with open(CONF_DIR / "taxonomy.csv", newline="", encoding="utf-8") as fh:
-        rules = {r["prefix"]: r["bucket"] for r in csv.DictReader(fh)}
-    paths = [p for p in (CONF_DIR / "google_nl_content_categories_v2.txt").read_text(encoding="utf-8").splitlines() if p]
+def taxonomy_paths(spark: SparkSession) -> dict[str, list[str]]:
+    """The real Google NL v2 paths of each study bucket (in the file's order), by the rule
+    enrich applies to labels (transforms.enrich.taxonomy_bucket: the longest prefix)."""
+    paths = [p for p in (CONF_DIR / "google_nl_content_categories_v2.txt").read_text(encoding="utf-8").splitlines()
+             if p]
+    frame = spark.createDataFrame(list(enumerate(paths)), "position int, category_path string")
+    rows = enrich.taxonomy_bucket(frame, reference.load_taxonomy(spark)).collect()  # one row per path: ~600
     out: dict[str, list[str]] = {}
-    for path in paths:
-        parts = path.strip("/").split("/")
-        bucket = next((rules["/" + "/".join(parts[:n])] for n in range(len(parts), 0, -1)
-                       if "/" + "/".join(parts[:n]) in rules), rules["/"])
-        out.setdefault(bucket, []).append(path)
+    for row in sorted(rows, key=lambda r: r["position"]):
+        out.setdefault(row["category"], []).append(row["category_path"])
     return out
 
 
@@ -98,7 +96,7 @@ def plan_tables(spark: SparkSession, plan: Plan, params: dict) -> dict:
     k_country = max(len(c) for c in params["countries"].values())
     country_rows = [r for reg, probs in params["countries"].items() for r in _alias_rows((reg,), probs, k_country)]
 
-    by_bucket = taxonomy_paths()
+    by_bucket = taxonomy_paths(spark)
     subs = params.get("subcategories", {})
     path_probs = {}
     for bucket, paths in by_bucket.items():

@@ -13,6 +13,8 @@ import math
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from transforms import schema
+
 TWO_53 = float(2**53)
 
 
@@ -258,11 +260,9 @@ def with_mess(df: DataFrame, seed: int, rate: float, unknown_models: list[str]) 
     })
 
 
-EVENT_OUTPUT = [
-    "generation_id", "created_at", "account_id", "model", "provider_name", "tokens_prompt", "tokens_completion",
-    "native_tokens_reasoning", "native_tokens_cached", "total_cost", "is_byok", "finish_reason", "streamed",
-    "cancelled", "latency_ms", "generation_time_ms", "billing_country", "language", "app_id",
-]
+# The contract's event columns; every generated request is a chat completion, so it has
+# no call_type (a request without one counts as a completion).
+EVENT_OUTPUT = [c for c in schema.EVENT_COLUMNS if c != "call_type"]
 
 
 def event_json_lines(df: DataFrame) -> DataFrame:
