@@ -21,8 +21,6 @@ DELTA_CONF = {
     # its last run, and an operator can audit what any run changed.
     "spark.databricks.delta.properties.defaults.enableChangeDataFeed": "true",
 }
-
-
 SCALA_VERSION = "2.13"  # every Spark 4 build
 
 
@@ -32,7 +30,6 @@ def delta_package() -> str:
     so setup.cfg's pins are the one place the versions live."""
     spark = ".".join(metadata.version("pyspark").split(".")[:2])
     return f"io.delta:delta-spark_{spark}_{SCALA_VERSION}:{metadata.version('delta-spark')}"
-
 
 
 # What Delta 4.3's POM drags in besides Delta itself (33 jars): most are already on
