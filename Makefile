@@ -23,7 +23,7 @@ demo: $(STAMP)
 	rm -rf $(DEMO_DIR)
 	$(PY) -m jobs.generate --requests $(DEMO_REQUESTS) --label-rate $(DEMO_LABEL_RATE) --out $(DEMO_DIR)/raw
 	$(PY) -m jobs.pipeline --events $(DEMO_DIR)/raw/events --labels $(DEMO_DIR)/raw/labels --warehouse $(DEMO_DIR)/warehouse
-	@if [ -f jobs/plot.py ]; then $(PY) -m jobs.plot --warehouse $(DEMO_DIR)/warehouse --out $(DEMO_DIR)/report; fi
+	$(PY) -m jobs.plot --warehouse $(DEMO_DIR)/warehouse --out $(DEMO_DIR)/report --generated $(DEMO_DIR)/raw/_manifest.json
 
 test: $(STAMP)
 	$(PY) -m pytest -q

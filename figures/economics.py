@@ -64,3 +64,46 @@ def model_scatter(df: pd.DataFrame, elasticity: pd.DataFrame | None = None):
     _log_axes(ax, "Effective cost, USD per 1M tokens (log scale)")
     legend_outside(ax)
     return fig, caption
+
+
+METHOD_LABELS = {"ols": "across models (OLS)", "token_weighted": "across models, token-weighted",
+                 "within_model_week": "within models (model + week effects)"}
+PLANTED_LABELS = {"cross_section": ("ols", "planted across models"),
+                  "within_model": ("within_model_week", "planted within models")}
+
+
+def elasticity_fits(df: pd.DataFrame, planted: dict | None = None):
+    """Each scope x method estimate with its 95% interval (the error's kind in the label); the
+    planted values as dashed lines when the data come from the generator."""
+    order = {m: i for i, m in enumerate(METHOD_LABELS)}
+    fits = df[df["elasticity"].notna()].copy()
+    fits = fits.assign(_o=fits["method"].map(order).fillna(len(order))).sort_values(["_o", "scope"])
+    fig, ax = new_figure("Price elasticity: estimates and 95% intervals", width=10, height=5.5)
+    colors = {"ols": "#4c72b0", "token_weighted": "#8172b3", "within_model_week": "#dd8452"}
+    xs = np.arange(len(fits))
+    for x, (_, r) in zip(xs, fits.iterrows(), strict=True):
+        ax.errorbar(x, r["elasticity"], yerr=[[r["elasticity"] - r["ci_low"]], [r["ci_high"] - r["elasticity"]]],
+                    fmt="o", color=colors.get(r["method"], "#555555"), capsize=4)
+    ax.set_xticks(xs, [f"{r['scope']}\n{METHOD_LABELS.get(r['method'], r['method'])}\n[{r['std_error_kind']}]"
+                       for _, r in fits.iterrows()], fontsize=7)
+    ax.axhline(0, color="#999999", linewidth=1)
+    shown = []
+    for key, (method, label) in PLANTED_LABELS.items():
+        value = (planted or {}).get(key)
+        if value is not None:
+            ax.axhline(value, color=colors[method], linestyle="--", linewidth=1.2, label=f"{label}: {value:+.2f}")
+            shown.append(f"{label} {value:+.2f}")
+    ax.set_ylabel("% change in tokens per 1% change in cost")
+    ax.set_xlabel("Scope, method [standard error]")
+    ax.grid(True, axis="y", alpha=0.2)
+    if shown:
+        ax.legend(loc="best", fontsize=8)
+    caption = "Across models, price and quality move together; within a model, usage answers its own price changes."
+    within = fits[(fits["scope"] == "all") & (fits["method"] == "within_model_week")]
+    if len(within):
+        w = within.iloc[0]
+        caption = (f"Within models: {w['elasticity']:+.2f} (95% interval {w['ci_low']:+.2f} to {w['ci_high']:+.2f}, "
+                   f"{w['std_error_kind']} errors, {int(w['n_models'])} models). " + caption)
+    if shown:
+        caption += " Dashed: the generator's planted values (" + ", ".join(shown) + ")."
+    return fig, caption

@@ -123,6 +123,8 @@ def plan_tables(spark: SparkSession, plan: Plan, params: dict) -> dict:
         "country": (df(country_rows, f"_region string, {ALIAS_SCHEMA}"), k_country),
         "path": (df(path_rows, f"category string, {ALIAS_SCHEMA}"), k_path),
         "any_path": (df(any_rows, ALIAS_SCHEMA), len(all_paths)),
+        "price_step": df([(m, w, f) for m, weeks in plan.price_steps.items() for w, f in enumerate(weeks) if f != 1.0],
+                         "model string, week_idx int, price_step double"),
         "attributes": df(attrs, "model string, author string, family string, open_weights boolean, "
                                 "is_reasoning boolean, supports_tools boolean, price_prompt double, "
                                 "price_completion double, price_cache double, has_cache_price boolean"),
@@ -139,14 +141,17 @@ def requests(base: DataFrame, plan: Plan, tables: dict, params: dict, seed: int)
     cohort_t, k_cohort = tables["cohort"]
     timed = synthetic.with_time(base, seed, epoch(cal.start), cal.n_days, cal.growth, epoch(cal.first_monday),
                                 cal.start.year, cal.start.month)
-    with_model = synthetic.with_choice(timed, model_t, ["week_idx"], k_model, "model", seed, "model").join(
-        F.broadcast(tables["attributes"]), on="model", how="left"
+    with_model = (
+        synthetic.with_choice(timed, model_t, ["week_idx"], k_model, "model", seed, "model")
+        .join(F.broadcast(tables["attributes"]), on="model", how="left")
+        .join(F.broadcast(tables["price_step"]), on=["model", "week_idx"], how="left")
+        .withColumns({c: F.col(c) * F.coalesce("price_step", F.lit(1.0))
+                      for c in ("price_prompt", "price_completion", "price_cache")})
+        .drop("price_step")
     )
     categorised = synthetic.with_choice(with_model, cat_t, ["family", "month_idx"], k_cat, "category", seed, "category")
     with_acct = synthetic.with_account(categorised, cohort_t, k_cohort, seed, top)
-    return with_acct.withColumn(
-        "category", F.when(F.col("is_top_account"), F.lit("Programming")).otherwise(F.col("category"))
-    ).transform(synthetic.with_generation_id, seed)
+    return with_acct.transform(synthetic.with_generation_id, seed)
 
 
 def events_frame(base: DataFrame, plan: Plan, tables: dict, params: dict, seed: int, mess_rate: float) -> DataFrame:
@@ -229,7 +234,10 @@ def run(spark: SparkSession, cfg: dict) -> dict:
                  max(1, min(partitions, math.ceil(n * label_rate / 500_000))))
     manifest = {
         "requests": n, "seed": seed, "format": g.get("format", "jsonl"), "label_rate": label_rate,
-        "mess_rate": mess_rate, "window": params["window"], "price_elasticity": params.get("price_elasticity"),
+        "mess_rate": mess_rate, "window": params["window"],
+        "planted_elasticity": {"cross_section": (params.get("price_response") or {}).get("cross_section"),
+                               "within_model": (params.get("price_response") or {}).get("within_model"),
+                               "cross_section_exponent": plan.cross_exponent},
         "expected_figures": plan.expected,
     }
     if "://" not in g["out"]:

@@ -15,6 +15,7 @@ import base64
 import datetime as dt
 import html
 import io
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,8 +94,8 @@ def draw(name: str, needs: list[str], gold: dict, fn) -> Figure:
     return Figure(name, caption, buf.getvalue())
 
 
-def sections(gold: dict) -> list[Section]:
-    """Every figure of the study, by chapter."""
+def sections(gold: dict, planted: dict | None = None) -> list[Section]:
+    """Every figure of the study, by chapter; `planted` holds the generator's planted elasticities."""
     out = [
         Section("Open versus closed weights", [
             draw("segment_share", ["weekly_segment_share"], gold, open_closed.segment_share),
@@ -139,6 +140,7 @@ def sections(gold: dict) -> list[Section]:
     out.append(Section("Cost and usage", [
         draw("category_cost_usage", ["category_cost_usage"], gold, economics.category_scatter),
         draw("model_cost_usage", ["model_cost_usage", "price_elasticity"], gold, economics.model_scatter),
+        draw("price_elasticity", ["price_elasticity"], gold, lambda e: economics.elasticity_fits(e, planted)),
     ]))
     return out
 
@@ -180,10 +182,23 @@ def render_html(secs: list[Section], header: dict) -> str:
     return "\n".join(parts)
 
 
-def write_report(gold: dict, acc: dict | None, out: Path) -> Path:
+def planted_values(manifest: str | None) -> dict | None:
+    """The planted elasticities of a generated year, from the generator's _manifest.json."""
+    if not manifest:
+        return None
+    path = Path(manifest)
+    if not path.is_file():
+        raise PipelineError(f"--generated: no such file: {manifest}")
+    try:
+        return json.loads(path.read_text())["planted_elasticity"]
+    except (ValueError, KeyError) as exc:
+        raise PipelineError(f"--generated: {manifest} is not a generator manifest with planted_elasticity: {exc}")
+
+
+def write_report(gold: dict, acc: dict | None, out: Path, planted: dict | None = None) -> Path:
     """Draw every figure into out/ (PNG) and out/report.html; return the report path."""
     out.mkdir(parents=True, exist_ok=True)
-    secs = sections(gold)
+    secs = sections(gold, planted)
     for sec in secs:
         for fig in sec.figures:
             if fig.png is not None:
@@ -204,7 +219,7 @@ def run(cfg: dict) -> Path:
     gold = load_gold(wh)
     if not gold:
         raise PipelineError(f"no gold tables under {wh}: run jobs.pipeline first")
-    report = write_report(gold, accounting(wh), Path(cfg["plot_out"]))
+    report = write_report(gold, accounting(wh), Path(cfg["plot_out"]), planted_values(cfg.get("generated")))
     print(f"report: {report.resolve()}", flush=True)
     return report
 
@@ -215,12 +230,14 @@ def main(argv=None) -> int:
                            description="Draw the study's figures and report.html from gold tables (no Spark).")
     parser.add_argument("--warehouse", required=True, help="warehouse folder or URI (Delta tables)")
     parser.add_argument("--out", required=True, help="folder for the PNGs and report.html")
+    parser.add_argument("--generated", help="the generator's _manifest.json, when the warehouse holds a generated "
+                                            "year: the elasticity figure shows the planted values")
     args = parse(parser, argv)
 
     def body():
         if "://" not in args.warehouse and not Path(args.warehouse).is_dir():
             raise PipelineError(f"--warehouse: no such folder: {args.warehouse}")
-        run({"warehouse": args.warehouse, "plot_out": args.out})
+        run({"warehouse": args.warehouse, "plot_out": args.out, "generated": args.generated})
 
     return run_cli(body)
 

@@ -153,7 +153,8 @@ GOLD = {
          ("c/z", "c", "oss_row", 1e5, 0.001, 0.01, "long_tail", 0.5, 1e6)],
         ["model", "author", "segment", "tokens", "spend", "cost_per_mtok", "archetype", "cost_split", "usage_split"]),
     "price_elasticity": frame(
-        [("all", "ols", -0.06, 0.02, 0.03, -0.1, -0.02, 0.1, 3, 3, None)],
-        ["scope", "method", "elasticity", "std_error", "std_error_hc1", "ci_low", "ci_high", "r2", "n_models",
+        [("all", "ols", -0.06, 0.02, "classical", -0.1, -0.02, 0.1, 3, 3, None),
+         ("all", "within_model_week", -0.4, 0.1, "cluster(model)", -0.6, -0.2, 0.05, 3, 60, None)],
+        ["scope", "method", "elasticity", "std_error", "std_error_kind", "ci_low", "ci_high", "r2", "n_models",
          "n_obs", "note"]),
 }

@@ -1,7 +1,8 @@
 """Effective cost versus usage: cost tables, quadrants, archetypes and elasticity fits.
 
 Aggregation is Spark (from the compact aggregate); the fits run on the driver on
-the small aggregated table (one row per model, or per model and week) with numpy.
+the small aggregated table (one row per model, or per model and week): this module
+builds the data, statsmodels fits it.
 Effective cost per 1M tokens = 1e6 x billed cost / tokens, BYOK traffic left out
 of both sums.
 """
@@ -12,10 +13,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import statsmodels.api as sm
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
-from scipy import stats
 
 QUADRANTS = {(True, True): "premium", (False, True): "mass_market", (True, False): "specialist",
              (False, False): "niche"}
@@ -92,11 +93,11 @@ def model_week_panel(cube: DataFrame) -> DataFrame:
 
 @dataclass
 class Fit:
-    """One fitted slope with its uncertainty."""
+    """One fitted slope with its uncertainty; std_error_kind names the error the interval uses."""
 
     elasticity: float | None
     std_error: float | None
-    std_error_hc1: float | None
+    std_error_kind: str
     ci_low: float | None
     ci_high: float | None
     r2: float | None
@@ -105,47 +106,48 @@ class Fit:
     note: str | None = None
 
 
-def _none_fit(n_models: int, n_obs: int, note: str) -> Fit:
-    return Fit(None, None, None, None, None, None, n_models, n_obs, note)
+def _none_fit(kind: str, n_models: int, n_obs: int, note: str) -> Fit:
+    return Fit(None, None, kind, None, None, None, n_models, n_obs, note)
 
 
-def ols_fit(log_cost: np.ndarray, log_tokens: np.ndarray, weights: np.ndarray | None = None) -> Fit:
-    """Slope of log_tokens on log_cost (with an intercept), by OLS or WLS.
+def _slope_fit(res, column: int, kind: str, r2: float | None, n_models: int, note: str) -> Fit:
+    """The slope in `column` of a statsmodels result, its error and its 95% interval."""
+    low, high = res.conf_int(0.05)[column]
+    return Fit(float(res.params[column]), float(res.bse[column]), kind, float(low), float(high),
+               None if r2 is None else float(r2), n_models, int(res.nobs), note)
 
-    Classical and HC1 standard errors; the 95% interval uses Student's t with
-    n - 2 degrees of freedom and the classical error. Fewer than 3 points, or no
-    spread in cost, gives a Fit with a note instead of numbers.
+
+def ols_fit(log_cost: np.ndarray, log_tokens: np.ndarray, weights: np.ndarray | None = None,
+            kind: str = "classical", note: str | None = None) -> Fit:
+    """Slope of log_tokens on log_cost (with an intercept), by statsmodels' OLS, or WLS with weights.
+
+    kind is the standard error: `classical` or `HC1` (White's, with n/(n-2)); the 95%
+    interval uses Student's t with n - 2 degrees of freedom and that error. Fewer than
+    3 points, or no spread in cost, gives a Fit with a note instead of numbers.
     """
     x, y = np.asarray(log_cost, float), np.asarray(log_tokens, float)
     n = len(x)
     if n < MIN_MODELS:
-        return _none_fit(n, n, f"fewer than {MIN_MODELS} models with tokens and cost above zero: no fit")
+        return _none_fit(kind, n, n, f"fewer than {MIN_MODELS} models with tokens and cost above zero: no fit")
     if np.ptp(x) == 0:
-        return _none_fit(n, n, "every model has the same cost: the slope is not identified")
-    w = np.ones(n) if weights is None else np.asarray(weights, float) / np.mean(weights)
-    X = np.column_stack([np.ones(n), x])
-    sw = np.sqrt(w)
-    Xw, yw = X * sw[:, None], y * sw
-    beta, *_ = np.linalg.lstsq(Xw, yw, rcond=None)
-    resid = yw - Xw @ beta
-    xtx_inv = np.linalg.inv(Xw.T @ Xw)
-    dof = n - 2
-    sigma2 = resid @ resid / dof if dof > 0 else float("nan")
-    se = math.sqrt(sigma2 * xtx_inv[1, 1]) if dof > 0 else float("nan")
-    meat = (Xw * resid[:, None]).T @ (Xw * resid[:, None])
-    hc1 = math.sqrt((xtx_inv @ meat @ xtx_inv)[1, 1] * n / dof) if dof > 0 else float("nan")
-    ybar = np.sum(w * y) / np.sum(w)
-    r2 = 1.0 - np.sum(w * (y - X @ beta) ** 2) / np.sum(w * (y - ybar) ** 2) if np.ptp(y) > 0 else 1.0
-    t = stats.t.ppf(0.975, dof) if dof > 0 else float("nan")
-    return Fit(float(beta[1]), se, hc1, float(beta[1] - t * se), float(beta[1] + t * se), float(r2), n, n)
+        return _none_fit(kind, n, n, "every model has the same cost: the slope is not identified")
+    X = sm.add_constant(x, has_constant="add")
+    model = sm.OLS(y, X) if weights is None else sm.WLS(y, X, weights=np.asarray(weights, float))
+    res = model.fit(use_t=True) if kind == "classical" else model.fit(cov_type=kind, use_t=True)
+    return _slope_fit(res, 1, kind, res.rsquared if np.ptp(y) > 0 else 1.0, n, note)
+
+
+WITHIN_KIND = "cluster(model)"
 
 
 def within_fit(models: np.ndarray, weeks: np.ndarray, log_cost: np.ndarray, log_tokens: np.ndarray) -> Fit:
     """Two-way fixed effects (model and week) slope of log tokens on log cost, errors clustered by model.
 
-    Dummy-variable regression on the small panel; the clustered variance is
-    (X'X)^-1 (sum_g X_g' u_g u_g' X_g) (X'X)^-1 x G/(G-1) x (N-1)/(N-K), and the
-    interval uses Student's t with G - 1 degrees of freedom.
+    statsmodels' OLS on the slope and a dummy per model and per week (the first week's
+    left out), with its cluster-robust (CRV1) covariance and documented small-sample
+    correction G/(G-1) x (N-1)/(N-K), where K counts every dummy; the interval uses
+    Student's t with G - 1 degrees of freedom. r2 is the within R^2: the share of
+    what the fixed effects leave that the slope explains.
     """
     models, weeks = np.asarray(models), np.asarray(weeks)
     x, y = np.asarray(log_cost, float), np.asarray(log_tokens, float)
@@ -153,43 +155,32 @@ def within_fit(models: np.ndarray, weeks: np.ndarray, log_cost: np.ndarray, log_
     w_ids, w_idx = np.unique(weeks, return_inverse=True)
     n, g = len(y), len(m_ids)
     if g < MIN_MODELS:
-        return _none_fit(g, n, f"fewer than {MIN_MODELS} models in the panel: no fit")
-    dummies_m = np.eye(g)[m_idx]
-    dummies_w = np.eye(len(w_ids))[w_idx][:, 1:]
-    X = np.column_stack([x, dummies_m, dummies_w])
-    beta, _, rank, _ = np.linalg.lstsq(X, y, rcond=None)
-    k = rank
-    if n - k <= 0:
-        return _none_fit(g, n, "as many parameters as observations: no fit")
-    resid = y - X @ beta
-    xtx_inv = np.linalg.pinv(X.T @ X)
-    meat = np.zeros((X.shape[1], X.shape[1]))
-    for gi in range(g):
-        rows = m_idx == gi
-        score = X[rows].T @ resid[rows]
-        meat += np.outer(score, score)
-    scale = g / (g - 1) * (n - 1) / (n - k)
-    se = math.sqrt(max(0.0, (xtx_inv @ meat @ xtx_inv)[0, 0] * scale))
-    sigma2 = resid @ resid / (n - k)
-    classical = math.sqrt(max(0.0, sigma2 * xtx_inv[0, 0]))
-    t = stats.t.ppf(0.975, g - 1)
-    # Within R^2: variation left after the fixed effects that the price term explains.
-    X_fe = np.column_stack([dummies_m, dummies_w])
-    fe_resid = y - X_fe @ np.linalg.lstsq(X_fe, y, rcond=None)[0]
-    r2 = 1.0 - (resid @ resid) / (fe_resid @ fe_resid) if fe_resid @ fe_resid > 0 else None
-    if np.allclose(x - X_fe @ np.linalg.lstsq(X_fe, x, rcond=None)[0], 0):
-        return _none_fit(g, n, "no price change within models: the within slope is not identified")
-    return Fit(float(beta[0]), classical, se, float(beta[0] - t * se), float(beta[0] + t * se),
-               None if r2 is None else float(r2), g, n,
-               "std_error_hc1 holds the model-clustered error used for the interval")
+        return _none_fit(WITHIN_KIND, g, n, f"fewer than {MIN_MODELS} models in the panel: no fit")
+    effects = np.column_stack([np.eye(g)[m_idx], np.eye(len(w_ids))[w_idx][:, 1:]])
+    if n <= effects.shape[1] + 1:
+        return _none_fit(WITHIN_KIND, g, n, "as many parameters as observations: no fit")
+    fe_only = sm.OLS(y, effects).fit()
+    x_left = x - sm.OLS(x, effects).fit().fittedvalues
+    if np.allclose(x_left, 0):
+        return _none_fit(WITHIN_KIND, g, n, "no cost change within models: the within slope is not identified")
+    res = sm.OLS(y, np.column_stack([x, effects])).fit(cov_type="cluster", cov_kwds={"groups": m_idx}, use_t=True)
+    r2 = 1.0 - res.ssr / fe_only.ssr if fe_only.ssr > 0 else None
+    span = {mid: np.ptp(x[m_idx == i]) for i, mid in enumerate(m_ids)}
+    moving = sum(v > math.log(1.2) for v in span.values())
+    note = (f"identified by changes in a model's own weekly effective cost (list-price changes and task-mix "
+            f"shifts), net of model and week effects: {moving} of {g} models' cost spans more than 20%; "
+            f"errors clustered by model, small-sample correction G/(G-1) x (N-1)/(N-K), t with G-1 df")
+    return _slope_fit(res, 0, WITHIN_KIND, r2, g, note)
 
 
+CROSS_SECTION_NOTE = ("across models: price and quality move together (better models cost more), "
+                      "so the slope is an association, not a demand curve")
 ELASTICITY_SCHEMA = T.StructType([
     T.StructField("scope", T.StringType(), False),
     T.StructField("method", T.StringType(), False),
     T.StructField("elasticity", T.DoubleType(), True),
     T.StructField("std_error", T.DoubleType(), True),
-    T.StructField("std_error_hc1", T.DoubleType(), True),
+    T.StructField("std_error_kind", T.StringType(), False),
     T.StructField("ci_low", T.DoubleType(), True),
     T.StructField("ci_high", T.DoubleType(), True),
     T.StructField("r2", T.DoubleType(), True),
@@ -209,14 +200,14 @@ def elasticity_rows(models_pdf, panel_pdf) -> list[tuple]:
         p = panel_pdf if segments is None else panel_pdf[panel_pdf["segment"].isin(segments)]
         x, y = np.log(m["cost_per_mtok"].to_numpy(float)), np.log(m["tokens"].to_numpy(float))
         fits = {
-            "ols": ols_fit(x, y),
-            "token_weighted": ols_fit(x, y, m["tokens"].to_numpy(float)) if len(m) else
-            ols_fit(x, y),
+            "ols": ols_fit(x, y, note=CROSS_SECTION_NOTE),
+            "token_weighted": ols_fit(x, y, m["tokens"].to_numpy(float), kind="HC1",
+                                      note=CROSS_SECTION_NOTE + "; weighted by tokens, heteroskedasticity-robust"),
             "within_model_week": within_fit(
                 p["model"].to_numpy(), p["week_start"].astype(str).to_numpy(),
                 np.log(p["cost_per_mtok"].to_numpy(float)), np.log(p["tokens"].to_numpy(float))),
         }
         for method, f in fits.items():
-            rows.append((scope, method, f.elasticity, f.std_error, f.std_error_hc1, f.ci_low, f.ci_high, f.r2,
+            rows.append((scope, method, f.elasticity, f.std_error, f.std_error_kind, f.ci_low, f.ci_high, f.r2,
                          f.n_models, f.n_obs, f.note))
     return rows

@@ -36,6 +36,8 @@ CASES = [
     (economics.category_scatter, ["category_cost_usage"], "Categories: effective cost vs usage", "Tokens (log scale)"),
     (economics.model_scatter, ["model_cost_usage", "price_elasticity"], "Models: effective cost vs usage",
      "Tokens (log scale)"),
+    (economics.elasticity_fits, ["price_elasticity"], "Price elasticity: estimates and 95% intervals",
+     "% change in tokens per 1% change in cost"),
     (lambda r, s: retention.curves(r, s, "m/x"), ["cohort_retention", "cohort_signals"],
      "Retention curves by cohort: m/x", "Share of the cohort active"),
 ]
@@ -60,6 +62,7 @@ DRAWN = {
     "Categories: effective cost vs usage": ("cost_per_mtok", "all"),
     "Models: effective cost vs usage": ("cost_per_mtok", "all"),
     "Retention curves by cohort: m/x": ("retention", "all"),
+    "Price elasticity: estimates and 95% intervals": ("elasticity", "all"),
 }
 
 
@@ -109,6 +112,26 @@ def test_captions_state_the_key_numbers():
     plt.close(fig)
     _, caption = economics.model_scatter(GOLD["model_cost_usage"], GOLD["price_elasticity"])
     assert "-0.060" in caption and "+0.6%" in caption  # 0.9 ** -0.06 - 1 = +0.634%
+
+
+def test_elasticity_figure_draws_intervals_and_the_planted_values():
+    fits = GOLD["price_elasticity"]
+    fig, caption = economics.elasticity_fits(fits)
+    ax = fig.axes[0]
+    drawn = drawn_values(ax)
+    for bound in list(fits["ci_low"]) + list(fits["ci_high"]):  # each interval's ends
+        assert np.isclose(drawn, bound).any()
+    assert ax.get_legend() is None and "planted" not in caption
+    # The error's kind is part of each label.
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert any("[classical]" in t for t in labels) and any("[cluster(model)]" in t for t in labels)
+    plt.close(fig)
+    fig, caption = economics.elasticity_fits(fits, {"cross_section": -0.06, "within_model": -0.5})
+    ax = fig.axes[0]
+    dashed = sorted(line.get_ydata()[0] for line in ax.get_lines() if line.get_linestyle() == "--")
+    assert dashed == [-0.5, -0.06]
+    assert "planted within models -0.50" in caption and "-0.40 (95% interval -0.60 to -0.20" in caption
+    plt.close(fig)
 
 
 def test_multi_panel_figures():

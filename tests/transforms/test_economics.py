@@ -24,13 +24,68 @@ def test_noisy_power_law_inside_its_interval():
     tokens = np.exp(18 - 0.5 * np.log(cost) + rng.normal(0, 0.8, 60))
     fit = economics.ols_fit(np.log(cost), np.log(tokens))
     assert fit.ci_low < -0.5 < fit.ci_high
-    assert fit.std_error > 0 and fit.std_error_hc1 > 0
+    assert fit.std_error_kind == "classical"
     # Classical standard error by hand: sqrt(s^2 / sum (x - xbar)^2).
     x, y = np.log(cost), np.log(tokens)
     b = np.sum((x - x.mean()) * (y - y.mean())) / np.sum((x - x.mean()) ** 2)
     resid = y - (y.mean() + b * (x - x.mean()))
     se = np.sqrt(np.sum(resid**2) / (len(x) - 2) / np.sum((x - x.mean()) ** 2))
     assert abs(fit.elasticity - b) < 1e-12 and abs(fit.std_error - se) < 1e-12
+
+
+def test_three_models_worked_by_hand():
+    # log cost 0, 1, 2 and log tokens 10, 9.5, 9.2: slope = sum dx dy / sum dx^2 = -0.8 / 2;
+    # residuals 1/30, -2/30, 1/30 (SSR 1/150, one degree of freedom); sum (y - ybar)^2 = 0.98/3.
+    x, y = np.array([0.0, 1.0, 2.0]), np.array([10.0, 9.5, 9.2])
+    fit = economics.ols_fit(x, y)
+    assert abs(fit.elasticity - (-0.4)) < 1e-12
+    assert abs(fit.std_error - np.sqrt(1 / 150 / 2)) < 1e-12  # sqrt(s^2 / sum dx^2)
+    assert abs(fit.r2 - (1 - (1 / 150) / (0.98 / 3))) < 1e-12
+    half_width = 12.706204736174703 * np.sqrt(1 / 300)  # t(0.975, 1 df)
+    assert abs(fit.ci_low - (-0.4 - half_width)) < 1e-9 and abs(fit.ci_high - (-0.4 + half_width)) < 1e-9
+    # HC1: sum dx^2 e^2 / (sum dx^2)^2 x n / (n - 2) = (2 / 900) / 4 x 3.
+    robust = economics.ols_fit(x, y, kind="HC1")
+    assert robust.std_error_kind == "HC1" and abs(robust.std_error - np.sqrt(2 / 900 / 4 * 3)) < 1e-12
+    assert robust.elasticity == fit.elasticity
+
+
+def test_fits_equal_the_sandwich_formulas_written_out():
+    """The library's numbers against the textbook formulas, computed here with numpy alone."""
+    rng = np.random.default_rng(11)
+    n = 40
+    x = rng.uniform(-3, 3, n)
+    y = 4 - 0.3 * x + rng.normal(0, 0.5 + 0.3 * np.abs(x), n)  # heteroskedastic
+    w = rng.uniform(0.5, 5, n)
+    X = np.column_stack([np.ones(n), x])
+    sw = np.sqrt(w)
+    beta = np.linalg.lstsq(X * sw[:, None], y * sw, rcond=None)[0]
+    e = (y - X @ beta) * sw
+    bread = np.linalg.inv((X * w[:, None]).T @ X)
+    meat = (X * (sw * e)[:, None]).T @ (X * (sw * e)[:, None])
+    hc1 = np.sqrt((bread @ meat @ bread)[1, 1] * n / (n - 2))
+    fit = economics.ols_fit(x, y, w, kind="HC1")
+    assert abs(fit.elasticity - beta[1]) < 1e-10 and abs(fit.std_error - hc1) < 1e-10
+
+
+def test_within_fit_equals_the_clustered_formula_written_out():
+    rng = np.random.default_rng(3)
+    models = np.repeat([f"m{i}" for i in range(8)], 10)
+    weeks = np.tile(np.arange(10), 8)
+    x = rng.normal(0, 0.5, 80) + np.repeat(rng.normal(0, 1, 8), 10)
+    y = -0.7 * x + np.repeat(rng.normal(0, 2, 8), 10) + np.tile(rng.normal(0, 1, 10), 8) + rng.normal(0, 0.3, 80)
+    m_idx, w_idx = np.unique(models, return_inverse=True)[1], weeks
+    X = np.column_stack([x, np.eye(8)[m_idx], np.eye(10)[w_idx][:, 1:]])
+    beta = np.linalg.lstsq(X, y, rcond=None)[0]
+    u = y - X @ beta
+    bread = np.linalg.inv(X.T @ X)
+    meat = sum(np.outer(X[m_idx == g].T @ u[m_idx == g], X[m_idx == g].T @ u[m_idx == g]) for g in range(8))
+    k = X.shape[1]
+    se = np.sqrt((bread @ meat @ bread)[0, 0] * 8 / 7 * (80 - 1) / (80 - k))
+    fit = economics.within_fit(models, weeks, x, y)
+    assert abs(fit.elasticity - beta[0]) < 1e-10 and abs(fit.std_error - se) < 1e-10
+    assert fit.std_error_kind == "cluster(model)" and fit.n_models == 8 and fit.n_obs == 80
+    t = 2.3646242515927844  # Student's t(0.975) with G - 1 = 7 degrees of freedom
+    assert abs(fit.ci_low - (beta[0] - t * se)) < 1e-9 and abs(fit.ci_high - (beta[0] + t * se)) < 1e-9
 
 
 def test_weighted_fit_follows_the_heavy_points():

@@ -79,6 +79,11 @@ class Calendar:
         mid = self.first_monday + dt.timedelta(days=7 * w + 3)
         return min(1.0, max(0.0, (mid - self.start).days / max(1, self.n_days - 1)))
 
+    def week_month(self, w: int) -> int:
+        """The month of week w's middle (clipped to the window)."""
+        mid = self.first_monday + dt.timedelta(days=7 * w + 3)
+        return min(self.n_months - 1, self.month_index(max(self.start, mid)))
+
     def month_frac(self, m: int) -> float:
         mid = self.month_start(m) + dt.timedelta(days=14)
         return min(1.0, max(0.0, (mid - self.start).days / max(1, self.n_days - 1)))
@@ -126,6 +131,9 @@ class Plan:
     token_shares: list[dict[str, float]]             # per week: planted token share
     category_probs: dict[tuple[str, int], dict[str, float]]   # (family, month) -> P(category)
     cohorts: dict[tuple[str, int], list[tuple[int, float, int]]]  # (model, month) -> [(cohort, weight, n_active)]
+    price_steps: dict[str, list[float]] = field(default_factory=dict)  # per week: list price / catalog price
+    usage: list[dict[str, tuple[float, float]]] = field(default_factory=list)  # per week: (tokens, spend) shares
+    cross_exponent: float = 0.0                     # the calibrated exponent of the cross-sectional price factor
     expected: dict = field(default_factory=dict)
 
 
@@ -170,6 +178,74 @@ def blended_price(info: ModelInfo) -> float:
     return (10 * info.price_prompt + info.price_completion) / 11
 
 
+def price_steps(changes: list, cal: Calendar, models: dict[str, ModelInfo]) -> dict[str, list[float]]:
+    """Per model with list-price changes: its list price over the catalog's, week by week.
+
+    A change [model, date, factor] multiplies the model's prices (prompt, completion,
+    cache read) by factor from the Monday of date's ISO week; the catalog holds the
+    prices after the last change, so before a change the price is the catalog's
+    divided by the factors still to come.
+    """
+    steps: dict[str, list[float]] = {}
+    for model, day, factor in changes:
+        if model not in models:
+            raise ValueError(f"price change for {model}, which is not among the generator's models")
+        if not float(factor) > 0:
+            raise ValueError(f"price change factor must be above 0: {model} {day} {factor}")
+        first = cal.week_index(_date(day))
+        weeks = steps.setdefault(model, [1.0] * cal.n_weeks)
+        for w in range(min(max(first, 0), cal.n_weeks)):
+            weeks[w] /= float(factor)
+    return steps
+
+
+def cached_share(lengths: dict, category: str) -> float:
+    """Expected cached share of a prompt where the model prices cache reads: min(1, 2 f u), u uniform."""
+    cached = lengths.get("cached_fraction", {})
+    a = 2.0 * float(cached.get(category, cached.get("default", 0.0)))
+    return a / 2 if a <= 1 else 1 - 1 / (2 * a)
+
+
+def request_means(lengths: dict, cal: Calendar, models: dict[str, ModelInfo], family: dict[str, str],
+                  category_probs: dict) -> list[dict[str, tuple[float, float]]]:
+    """Per week and model: a request's expected tokens and its expected spend at catalog prices
+    (the family's task mix, the lengths, the cached share of prompts)."""
+    out = []
+    for w in range(cal.n_weeks):
+        frac, mo = cal.week_frac(w), cal.week_month(w)
+        week = {}
+        for m, info in models.items():
+            tokens = spend = 0.0
+            for c, p in category_probs[(family[m], mo)].items():
+                pr, co = prompt_mean(lengths, c, frac), completion_mean(lengths, c, frac, info.reasoning)
+                k = cached_share(lengths, c) if info.price_cache is not None else 0.0
+                tokens += p * (pr + co)
+                spend += p * (pr * (1 - k) * info.price_prompt + pr * k * (info.price_cache or 0.0)
+                              + co * info.price_completion) / 1e6
+            week[m] = (tokens, spend)
+        out.append(week)
+    return out
+
+
+def slope(x: list[float], y: list[float]) -> float:
+    """The ordinary least squares slope of y on x."""
+    mx, my = sum(x) / len(x), sum(y) / len(y)
+    return sum((a - mx) * (b - my) for a, b in zip(x, y, strict=True)) / sum((a - mx) ** 2 for a in x)
+
+
+def cross_section_slope(usage: list[dict[str, tuple[float, float]]]) -> float | None:
+    """The slope of log tokens on log effective cost across models, over the window, from expected usage."""
+    tokens: dict[str, float] = {}
+    spend: dict[str, float] = {}
+    for week in usage:
+        for m, (t, s) in week.items():
+            tokens[m], spend[m] = tokens.get(m, 0.0) + t, spend.get(m, 0.0) + s
+    priced = [m for m in tokens if tokens[m] > 0 and spend[m] > 0]
+    if len(priced) < 3:
+        return None
+    return slope([math.log(spend[m] / tokens[m]) for m in priced], [math.log(tokens[m]) for m in priced])
+
+
 def retention_curve(acc: dict, k: int) -> float:
     """Default activity retention at months_since = k."""
     if k == 0:
@@ -193,39 +269,63 @@ def build_plan(params: dict, catalog: dict[str, ModelInfo], n_requests: int) -> 
         (fam, mo): mix(t["early"], t["late"], cal.month_frac(mo))
         for fam, t in params["task_mix"].items() for mo in range(cal.n_months)
     }
-    model_probs, token_shares = weekly_model_probs(params, cal, specs, models, family, category_probs)
+    steps = price_steps(params.get("price_changes", []), cal, models)
+    means = request_means(params["lengths"], cal, models, family, category_probs)
+    response = params.get("price_response", {})
+    appeal = {m: [popularity(specs[m], models[m], cal, w) for w in range(cal.n_weeks)] for m in models}
+    exponent, (model_probs, token_shares, usage) = calibrated_usage(
+        cal, models, appeal, means, steps, float(response.get("within_model", 0.0)),
+        response.get("cross_section"))
     cohorts = account_cohorts(params["accounts"], cal, models, model_probs, n_requests)
-    plan = Plan(cal, models, family, model_probs, token_shares, category_probs, cohorts)
+    plan = Plan(cal, models, family, model_probs, token_shares, category_probs, cohorts, steps, usage, exponent)
     plan.expected = expected_figures(plan, params, cats)
     return plan
 
 
-def weekly_model_probs(params: dict, cal: Calendar, specs: dict, models: dict[str, ModelInfo],
-                       family: dict[str, str], category_probs: dict) -> tuple[list[dict], list[dict]]:
-    """Per week: each model's share of requests and its share of tokens. Token shares come
-    from appeal (popularity) times the price response; a request's expected tokens (its
-    family's task mix and the lengths) turn them into request shares."""
-    lengths = params["lengths"]
+def weekly_usage(cal: Calendar, models: dict[str, ModelInfo], appeal: dict[str, list[float]],
+                 means: list[dict[str, tuple[float, float]]], steps: dict[str, list[float]], within: float,
+                 exponent: float) -> tuple[list[dict], list[dict], list[dict]]:
+    """Per week: each model's share of requests, of tokens, and its (tokens, spend) share of the
+    window's requests. A token share is appeal (popularity) x (blended price / median) **
+    exponent x (list price / catalog price) ** within, normalised over the week; a request's
+    expected tokens turn token shares into request shares."""
     prices = sorted(blended_price(i) for i in models.values())
     median_price = prices[len(prices) // 2]
-    elasticity = float(params.get("price_elasticity", 0.0))
-    price_factor = {m: (blended_price(i) / median_price) ** elasticity if blended_price(i) > 0 else 1.0
-                    for m, i in models.items()}
-    model_probs, token_shares = [], []
+    cross = {m: (blended_price(i) / median_price) ** exponent if blended_price(i) > 0 else 1.0
+             for m, i in models.items()}
+    week_weights = cal.week_weights()
+    model_probs, token_shares, usage = [], [], []
     for w in range(cal.n_weeks):
-        weights = {m: popularity(specs[m], models[m], cal, w) * price_factor[m] for m in models}
-        shares = normalised(weights)
+        step = {m: steps[m][w] if m in steps else 1.0 for m in models}
+        shares = normalised({m: appeal[m][w] * cross[m] * step[m] ** within for m in models})
+        per_request = {m: s / means[w][m][0] for m, s in shares.items()}
+        tokens_per_request = 1.0 / sum(per_request.values()) if per_request else 0.0
         token_shares.append(shares)
-        frac = cal.week_frac(w)
-        mo = min(cal.n_months - 1, cal.month_index(max(cal.start, cal.first_monday + dt.timedelta(days=7 * w + 3))))
-        per_request = {}
-        for m, s in shares.items():
-            cp = category_probs[(family[m], mo)]
-            tokens = sum(p * (prompt_mean(lengths, c, frac) + completion_mean(lengths, c, frac, models[m].reasoning))
-                         for c, p in cp.items())
-            per_request[m] = s / tokens
         model_probs.append(normalised(per_request))
-    return model_probs, token_shares
+        usage.append({m: (week_weights[w] * tokens_per_request * s,
+                          week_weights[w] * tokens_per_request * s * means[w][m][1] / means[w][m][0] * step[m])
+                      for m, s in shares.items()})
+    return model_probs, token_shares, usage
+
+
+def calibrated_usage(cal: Calendar, models: dict[str, ModelInfo], appeal: dict[str, list[float]],
+                     means: list, steps: dict[str, list[float]], within: float,
+                     target: float | None) -> tuple[float, tuple[list[dict], list[dict], list[dict]]]:
+    """The cross-sectional exponent that puts the expected slope of log tokens on log effective
+    cost across models at `target` (secant steps; the slope moves about one for one with the
+    exponent), and the weekly usage it gives. No target: exponent 0, appeal alone."""
+    run = lambda e: weekly_usage(cal, models, appeal, means, steps, within, e)  # noqa: E731
+    if target is None or cross_section_slope(run(0.0)[2]) is None:
+        return 0.0, run(0.0)
+    gap = lambda e: cross_section_slope(run(e)[2]) - float(target)  # noqa: E731
+    e0, e1 = 0.0, float(target)
+    g0, g1 = gap(e0), gap(e1)
+    for _ in range(30):
+        if abs(g1) < 1e-7:
+            return e1, run(e1)
+        e0, e1, g0 = e1, e1 - g1 * (e1 - e0) / (g1 - g0), g1
+        g1 = gap(e1)
+    raise ValueError(f"price_response.cross_section {target}: no exponent reaches that slope")
 
 
 def account_cohorts(acc: dict, cal: Calendar, models: dict[str, ModelInfo], model_probs: list[dict],
@@ -287,11 +387,12 @@ def _mean(values: list[float]) -> float | None:
 def expected_figures(plan: Plan, params: dict, categories: list[str]) -> dict:
     """Study figures implied by the plan (token-weighted, before sampling noise)."""
     cal, lengths = plan.calendar, params["lengths"]
+    week_weights = cal.week_weights()
     seg_weekly, prog_weekly, reasoning_weekly, prompt_weekly, completion_weekly = [], [], [], [], []
     oss_cat: dict[str, float] = {}
     for w in range(cal.n_weeks):
         frac = cal.week_frac(w)
-        mo = min(cal.n_months - 1, cal.month_index(max(cal.start, cal.first_monday + dt.timedelta(days=7 * w + 3))))
+        mo = cal.week_month(w)
         seg = {"closed": 0.0, "oss_china": 0.0, "oss_row": 0.0}
         cat_tokens: dict[str, float] = {}
         reasoning = total = req_prompt = req_completion = 0.0
@@ -309,7 +410,7 @@ def expected_figures(plan: Plan, params: dict, categories: list[str]) -> dict:
                 req_prompt += p * pc * pr
                 req_completion += p * pc * co
                 if s != "closed":
-                    oss_cat[c] = oss_cat.get(c, 0.0) + tok * plan.calendar.week_weights()[w]
+                    oss_cat[c] = oss_cat.get(c, 0.0) + tok * week_weights[w]
         seg_weekly.append({k: v / total for k, v in seg.items()})
         prog_weekly.append(cat_tokens.get("Programming", 0.0) / total)
         reasoning_weekly.append(reasoning / total)
@@ -333,6 +434,7 @@ def expected_figures(plan: Plan, params: dict, categories: list[str]) -> dict:
         "completion_first4": _mean(completion_weekly[1:5]),
         "completion_last4": _mean(completion_weekly[-4:]),
         "roleplay_share_of_oss": oss_cat.get("Roleplay", 0.0) / oss_total if oss_total else 0.0,
+        "cross_section_slope": cross_section_slope(plan.usage),
     }
 
 
