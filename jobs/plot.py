@@ -192,7 +192,7 @@ def planted_values(manifest: str | None) -> dict | None:
     try:
         return json.loads(path.read_text())["planted_elasticity"]
     except (ValueError, KeyError) as exc:
-        raise PipelineError(f"--generated: {manifest} is not a generator manifest with planted_elasticity: {exc}")
+        raise PipelineError(f"--generated: {manifest} is not a generator manifest with planted_elasticity: {exc}") from exc
 
 
 def write_report(gold: dict, acc: dict | None, out: Path, planted: dict | None = None) -> Path:

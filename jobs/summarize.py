@@ -161,13 +161,15 @@ def economics_tables(spark: SparkSession, cfg: dict, agg: DataFrame) -> dict[str
     models = economics.model_cost_usage(cube, e.get("model_cost_threshold"), e.get("model_usage_threshold"))
     # Both inputs of the fits are small (one row per model, per model-week).
     models_pdf = models.select("model", "segment", "tokens", "cost_per_mtok").toPandas()
-    panel_pdf = economics.model_week_panel(cube).select("model", "week_start", "segment", "tokens",
-                                                        "cost_per_mtok").toPandas()
+    min_requests = int(e.get("min_panel_requests", economics.MIN_PANEL_REQUESTS))
+    panel_pdf = economics.model_week_panel(cube, min_requests).select("model", "week_start", "segment", "tokens",
+                                                                      "cost_per_mtok").toPandas()
     return {
         "category_cost_usage": economics.category_cost_usage(cube, e.get("category_cost_threshold"),
                                                              e.get("category_usage_threshold")),
         "model_cost_usage": models,
-        "price_elasticity": spark.createDataFrame(economics.elasticity_rows(models_pdf, panel_pdf), economics.ELASTICITY_SCHEMA),
+        "price_elasticity": spark.createDataFrame(economics.elasticity_rows(models_pdf, panel_pdf, min_requests),
+                                                   economics.ELASTICITY_SCHEMA),
     }
 
 

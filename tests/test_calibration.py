@@ -13,6 +13,7 @@ import datetime as dt
 import pytest
 from pyspark.sql import functions as F
 
+from jobs.generate import load_params
 from tests.conftest import CALIBRATION_LABEL_RATE
 
 
@@ -64,6 +65,9 @@ def test_programming_trend_and_roleplay(gold):
     early = mean_share(cat, "category", "Programming", weeks(cat, first=8), "share_4w")
     late = mean_share(cat, "category", "Programming", weeks(cat, last=4), "share_4w")
     assert early < 0.25 and late > 0.40  # study: ~11% early 2025 to over 50% recently
+    may = mean_share(cat, "category", "Programming", [w for w in weeks(cat, last=60) if w.strftime("%Y-%m") == "2025-05"],
+                     "share")
+    assert may < 0.42  # a steady rise: no account's burst lifts May to the late-2025 level
     mix = gold("category_segment_mix").filter(F.col("segment").isin("oss_china", "oss_row"))
     by_cat = {r.category: r.tokens for r in mix.groupBy("category").agg(F.sum("tokens").alias("tokens")).collect()}
     assert by_cat["Roleplay"] / sum(by_cat.values()) > 0.42  # study: over half of OSS tokens
@@ -116,7 +120,7 @@ PLANTED_FOUNDATIONAL = {("anthropic/claude-sonnet-4", "2025-05", "foundational",
 def test_cohort_signals_are_the_planted_ones(gold):
     rows = gold("cohort_signals").collect()
     passing = {(r.model, str(r.cohort_month)[:7], r.signal, r.months_since) for r in rows if r.passes}
-    assert rows[0].tests >= 300  # hundreds of cells tested, one family
+    assert rows[0].tests >= 200  # hundreds of cells tested, one family
     # Both planted foundational cohorts, and no signal among the hundreds of unplanted
     # cohorts. The planted boomerangs (DeepSeek R1 April, DeepSeek Chat July) have about 30
     # accounts at this scale: a rise of about 3 accounts is no evidence, so they may not
@@ -129,9 +133,16 @@ def test_cohort_signals_are_the_planted_ones(gold):
 
 def test_cost_and_elasticity(gold):
     cats = gold("category_cost_usage").first()
-    assert 0.4 <= cats.cost_split <= 1.3  # study: median category cost $0.73 per 1M tokens
-    fit = gold("price_elasticity").filter("scope = 'all' AND method = 'ols'").first()
-    assert fit.n_models >= 40 and abs(fit.elasticity) < 0.35  # study: weak (about -0.05 to -0.07)
+    assert 0.4 <= cats.cost_split <= 1.0  # study: median category cost $0.73 per 1M tokens
+    fits = {(r.scope, r.method): r for r in gold("price_elasticity").collect()}
+    cross = fits[("all", "ols")]
+    # study: weak and negative (about -0.05 to -0.07); the generator plants -0.06
+    assert cross.n_models >= 40 and -0.35 < cross.elasticity < 0 and cross.std_error_kind == "classical"
+    within = fits[("all", "within_model_week")]
+    planted = load_params()["price_response"]["within_model"]
+    # At 100k requests the interval is wide (about +-0.5); on the default 1M year it also
+    # excludes zero (docs/methods.md).
+    assert within.std_error_kind == "cluster(model)" and within.ci_low < planted < within.ci_high
 
 
 def test_silver_label_rate_and_mess(generated_warehouse, silver):

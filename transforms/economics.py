@@ -80,13 +80,20 @@ def model_cost_usage(cube: DataFrame, cost_threshold: float | None = None,
                       usage_threshold)
 
 
-def model_week_panel(cube: DataFrame) -> DataFrame:
-    """model, week_start, segment, tokens, spend, cost_per_mtok (billed, positive) for the within-model fit."""
+# A model-week with few requests is left out of the within fit: there a few long requests
+# raise tokens and, cached, lower the cost per token together, a spurious negative slope
+# (division bias) that dwarfs the price response.
+MIN_PANEL_REQUESTS = 50
+
+
+def model_week_panel(cube: DataFrame, min_requests: int = MIN_PANEL_REQUESTS) -> DataFrame:
+    """model, week_start, segment, requests, tokens, spend, cost_per_mtok for the within-model fit:
+    billed traffic, positive tokens and spend, at least min_requests requests."""
     rows = billed(cube).filter(F.col("segment") != "unknown")
     return (
-        rows.groupBy("model", "week_start").agg(F.sum("tokens").alias("tokens"), F.sum("spend").alias("spend"),
-                                                 F.first("segment").alias("segment"))
-        .filter((F.col("tokens") > 0) & (F.col("spend") > 0))
+        rows.groupBy("model", "week_start").agg(F.sum("requests").alias("requests"), F.sum("tokens").alias("tokens"),
+                                                 F.sum("spend").alias("spend"), F.first("segment").alias("segment"))
+        .filter((F.col("tokens") > 0) & (F.col("spend") > 0) & (F.col("requests") >= min_requests))
         .withColumn("cost_per_mtok", F.col("spend") * 1e6 / F.col("tokens"))
     )
 
@@ -140,7 +147,8 @@ def ols_fit(log_cost: np.ndarray, log_tokens: np.ndarray, weights: np.ndarray | 
 WITHIN_KIND = "cluster(model)"
 
 
-def within_fit(models: np.ndarray, weeks: np.ndarray, log_cost: np.ndarray, log_tokens: np.ndarray) -> Fit:
+def within_fit(models: np.ndarray, weeks: np.ndarray, log_cost: np.ndarray, log_tokens: np.ndarray,
+               min_requests: int | None = None) -> Fit:
     """Two-way fixed effects (model and week) slope of log tokens on log cost, errors clustered by model.
 
     statsmodels' OLS on the slope and a dummy per model and per week (the first week's
@@ -167,8 +175,9 @@ def within_fit(models: np.ndarray, weeks: np.ndarray, log_cost: np.ndarray, log_
     r2 = 1.0 - res.ssr / fe_only.ssr if fe_only.ssr > 0 else None
     span = {mid: np.ptp(x[m_idx == i]) for i, mid in enumerate(m_ids)}
     moving = sum(v > math.log(1.2) for v in span.values())
+    thin = f"model-weeks with under {min_requests} requests left out; " if min_requests else ""
     note = (f"identified by changes in a model's own weekly effective cost (list-price changes and task-mix "
-            f"shifts), net of model and week effects: {moving} of {g} models' cost spans more than 20%; "
+            f"shifts), net of model and week effects: {moving} of {g} models' cost spans more than 20%; {thin}"
             f"errors clustered by model, small-sample correction G/(G-1) x (N-1)/(N-K), t with G-1 df")
     return _slope_fit(res, 0, WITHIN_KIND, r2, g, note)
 
@@ -192,7 +201,7 @@ ELASTICITY_SCHEMA = T.StructType([
 SCOPES = {"all": None, "open": ["oss_china", "oss_row"], "closed": ["closed"]}
 
 
-def elasticity_rows(models_pdf, panel_pdf) -> list[tuple]:
+def elasticity_rows(models_pdf, panel_pdf, min_requests: int = MIN_PANEL_REQUESTS) -> list[tuple]:
     """The fits of every scope and method, on the driver (tens to thousands of points)."""
     rows = []
     for scope, segments in SCOPES.items():
@@ -205,7 +214,7 @@ def elasticity_rows(models_pdf, panel_pdf) -> list[tuple]:
                                       note=CROSS_SECTION_NOTE + "; weighted by tokens, heteroskedasticity-robust"),
             "within_model_week": within_fit(
                 p["model"].to_numpy(), p["week_start"].astype(str).to_numpy(),
-                np.log(p["cost_per_mtok"].to_numpy(float)), np.log(p["tokens"].to_numpy(float))),
+                np.log(p["cost_per_mtok"].to_numpy(float)), np.log(p["tokens"].to_numpy(float)), min_requests),
         }
         for method, f in fits.items():
             rows.append((scope, method, f.elasticity, f.std_error, f.std_error_kind, f.ci_low, f.ci_high, f.r2,
