@@ -66,8 +66,8 @@ def model_scatter(df: pd.DataFrame, elasticity: pd.DataFrame | None = None):
     return fig, caption
 
 
-METHOD_LABELS = {"ols": "across models (OLS)", "token_weighted": "across models, token-weighted",
-                 "within_model_week": "within models (model + week effects)"}
+METHOD_LABELS = {"ols": "OLS\nacross models", "token_weighted": "token-weighted\nacross models",
+                 "within_model_week": "within models\n(model, week FE)"}
 PLANTED_LABELS = {"cross_section": ("ols", "planted across models"),
                   "within_model": ("within_model_week", "planted within models")}
 
@@ -78,7 +78,7 @@ def elasticity_fits(df: pd.DataFrame, planted: dict | None = None):
     order = {m: i for i, m in enumerate(METHOD_LABELS)}
     fits = df[df["elasticity"].notna()].copy()
     fits = fits.assign(_o=fits["method"].map(order).fillna(len(order))).sort_values(["_o", "scope"])
-    fig, ax = new_figure("Price elasticity: estimates and 95% intervals", width=10, height=5.5)
+    fig, ax = new_figure("Price elasticity: estimates and 95% intervals", width=11, height=5.5)
     colors = {"ols": "#4c72b0", "token_weighted": "#8172b3", "within_model_week": "#dd8452"}
     xs = np.arange(len(fits))
     for x, (_, r) in zip(xs, fits.iterrows(), strict=True):
