@@ -82,3 +82,26 @@ def test_cli_rejects_bad_rates(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "jobs.generate", "--requests", "10", "--out", str(tmp_path),
                            "--mess-rate", "1.5"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and proc.stderr.strip() == "error: --mess-rate must be in [0, 1]"
+
+
+def test_rows_pay_the_list_price_of_their_week(spark, jsonl_two):
+    """Each request's prices are the catalog's times its model's price step in its week."""
+    params = generate.load_params()
+    # The models with a price change, and one active from the window's first day.
+    keep = {c[0] for c in params["price_changes"]} | {"mistralai/mistral-nemo"}
+    params["models"] = [s for s in params["models"] if s[0] in keep]
+    params["tool_calls"]["top_account"]["share_of_requests"] = 0.0
+    plan = generate.build_plan(params, generate.catalog_info(), 4000)
+    rows = generate.requests(spark.range(0, 4000, numPartitions=2), plan, generate.plan_tables(spark, plan, params),
+                             params, 5).select("model", "week_idx", "price_prompt", "price_completion").collect()
+    stepped = 0
+    assert "mistralai/mistral-nemo" not in plan.price_steps
+    for r in rows:
+        info, step = plan.models[r.model], plan.price_steps.get(r.model, [1.0] * 60)[r.week_idx]
+        assert abs(r.price_prompt - info.price_prompt * step) < 1e-12
+        assert abs(r.price_completion - info.price_completion * step) < 1e-12
+        stepped += step != 1.0
+    assert stepped > 100  # many rows fall before a change, at a price other than the catalog's
+    manifest = json.loads((jsonl_two / "_manifest.json").read_text())
+    assert manifest["planted_elasticity"]["within_model"] == params["price_response"]["within_model"]
+    assert manifest["planted_elasticity"]["cross_section"] == params["price_response"]["cross_section"]

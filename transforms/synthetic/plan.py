@@ -298,6 +298,9 @@ def weekly_usage(cal: Calendar, models: dict[str, ModelInfo], appeal: dict[str, 
     for w in range(cal.n_weeks):
         step = {m: steps[m][w] if m in steps else 1.0 for m in models}
         shares = normalised({m: appeal[m][w] * cross[m] * step[m] ** within for m in models})
+        if not shares:
+            raise ValueError(f"no model is active in the week of {cal.first_monday + dt.timedelta(days=7 * w)}: "
+                             "every week of the window needs one (see the models' start dates)")
         per_request = {m: s / means[w][m][0] for m, s in shares.items()}
         tokens_per_request = 1.0 / sum(per_request.values()) if per_request else 0.0
         token_shares.append(shares)

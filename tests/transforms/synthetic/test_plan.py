@@ -70,3 +70,11 @@ def test_the_within_fit_recovers_the_planted_response_on_noise_free_usage(params
     still["price_changes"] = []
     unchanged = economics.within_fit(*panel(build_plan(still, catalog, 1_000_000)))
     assert unchanged.elasticity is None or abs(unchanged.elasticity - planted) > 1.0
+
+
+def test_a_week_without_any_active_model_is_a_clear_error(params, catalog):
+    late = copy.deepcopy(params)
+    late["models"] = [s for s in params["models"] if s[0] == "minimax/minimax-m2"]  # released 2025-10-23
+    late["price_changes"] = [c for c in params["price_changes"] if c[0] == "minimax/minimax-m2"]
+    with pytest.raises(ValueError, match="no model is active in the week of 2024-10-28"):
+        build_plan(late, catalog, 1000)
