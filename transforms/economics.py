@@ -138,10 +138,20 @@ def ols_fit(log_cost: np.ndarray, log_tokens: np.ndarray, weights: np.ndarray | 
         return _none_fit(kind, n, n, f"fewer than {MIN_MODELS} models with tokens and cost above zero: no fit")
     if np.ptp(x) == 0:
         return _none_fit(kind, n, n, "every model has the same cost: the slope is not identified")
+    w = np.ones(n) if weights is None else np.asarray(weights, float)
     X = sm.add_constant(x, has_constant="add")
-    model = sm.OLS(y, X) if weights is None else sm.WLS(y, X, weights=np.asarray(weights, float))
+    model = sm.OLS(y, X) if weights is None else sm.WLS(y, X, weights=w)
     res = model.fit(use_t=True) if kind == "classical" else model.fit(cov_type=kind, use_t=True)
-    return _slope_fit(res, 1, kind, res.rsquared if np.ptp(y) > 0 else 1.0, n, note)
+    return _slope_fit(res, 1, kind, explained_share(res.params[1], x, y, w), n, note)
+
+
+def explained_share(slope: float, x: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
+    """R^2 of a one-regressor fit with an intercept, as explained / total sum of squares: the
+    explained part is slope^2 x sum w (x - mean)^2, so an R^2 near zero keeps its digits
+    (1 - SSR / TSS would lose them to cancellation)."""
+    xc, yc = x - np.average(x, weights=w), y - np.average(y, weights=w)
+    total = float(np.sum(w * yc**2))
+    return float(slope**2 * np.sum(w * xc**2) / total) if total > 0 else 1.0
 
 
 WITHIN_KIND = "cluster(model)"
@@ -172,7 +182,10 @@ def within_fit(models: np.ndarray, weeks: np.ndarray, log_cost: np.ndarray, log_
     if np.allclose(x_left, 0):
         return _none_fit(WITHIN_KIND, g, n, "no cost change within models: the within slope is not identified")
     res = sm.OLS(y, np.column_stack([x, effects])).fit(cov_type="cluster", cov_kwds={"groups": m_idx}, use_t=True)
-    r2 = 1.0 - res.ssr / fe_only.ssr if fe_only.ssr > 0 else None
+    # What the slope explains of what the effects leave (Frisch-Waugh: the slope^2 x the
+    # cost variation the effects leave), over what they leave of log tokens.
+    y_left = fe_only.resid
+    r2 = float(res.params[0] ** 2 * np.sum(x_left**2) / np.sum(y_left**2)) if np.sum(y_left**2) > 0 else None
     span = {mid: np.ptp(x[m_idx == i]) for i, mid in enumerate(m_ids)}
     moving = sum(v > math.log(1.2) for v in span.values())
     thin = f"model-weeks with under {min_requests} requests left out; " if min_requests else ""

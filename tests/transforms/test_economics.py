@@ -163,3 +163,14 @@ def test_archetypes_on_hand_computed_points(spark):
     out = {r.model: r.archetype for r in economics.model_cost_usage(cube).collect()}
     assert out == {"a/leader": "premium_leader", "b/giant": "efficient_giant", "c/special": "premium_specialist",
                    "d/tail": "long_tail"}
+
+
+def test_r2_keeps_its_digits_near_zero():
+    # y is orthogonal to x but for a tiny slope: R^2 = b^2 sum dx^2 / sum dy^2, worked
+    # from the exact sums; 1 - SSR/TSS would keep only about 8 of its digits.
+    x = np.array([-1.0, 0.0, 1.0, -1.0, 0.0, 1.0])
+    y = np.array([1.0, -2.0, 1.0, 1.0, -2.0, 1.0]) + 1e-4 * x
+    fit = economics.ols_fit(x, y)
+    assert abs(fit.elasticity - 1e-4) < 1e-15
+    expected = (1e-4) ** 2 * 4 / (12 + (1e-4) ** 2 * 4)  # sum dx^2 = 4, sum dy^2 = 12 + b^2 x 4
+    assert abs(fit.r2 - expected) / expected < 1e-12
