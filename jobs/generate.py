@@ -232,11 +232,12 @@ def run(spark: SparkSession, cfg: dict) -> dict:
     labels = labels_frame(base, plan, tables, params, seed, label_rate)
     write_output(spark, events, labels, g["out"], g.get("format", "jsonl"), bool(g.get("compress")),
                  max(1, min(partitions, math.ceil(n * label_rate / 500_000))))
+    response = params.get("price_response") or {}
     manifest = {
         "requests": n, "seed": seed, "format": g.get("format", "jsonl"), "label_rate": label_rate,
         "mess_rate": mess_rate, "window": params["window"],
-        "planted_elasticity": {"cross_section": (params.get("price_response") or {}).get("cross_section"),
-                               "within_model": (params.get("price_response") or {}).get("within_model"),
+        "planted_elasticity": {"cross_section": response.get("cross_section"),
+                               "within_model": response.get("within_model"),
                                "cross_section_exponent": plan.cross_exponent},
         "expected_figures": plan.expected,
     }

@@ -317,17 +317,22 @@ def calibrated_usage(cal: Calendar, models: dict[str, ModelInfo], appeal: dict[s
     """The cross-sectional exponent that puts the expected slope of log tokens on log effective
     cost across models at `target` (secant steps; the slope moves about one for one with the
     exponent), and the weekly usage it gives. No target: exponent 0, appeal alone."""
-    run = lambda e: weekly_usage(cal, models, appeal, means, steps, within, e)  # noqa: E731
-    if target is None or cross_section_slope(run(0.0)[2]) is None:
-        return 0.0, run(0.0)
-    gap = lambda e: cross_section_slope(run(e)[2]) - float(target)  # noqa: E731
+    def run(e: float) -> tuple[tuple[list[dict], list[dict], list[dict]], float | None]:
+        usage = weekly_usage(cal, models, appeal, means, steps, within, e)
+        slope_now = cross_section_slope(usage[2])
+        return usage, None if slope_now is None else slope_now - float(target)
+
+    base = weekly_usage(cal, models, appeal, means, steps, within, 0.0)
+    if target is None or cross_section_slope(base[2]) is None:
+        return 0.0, base
     e0, e1 = 0.0, float(target)
-    g0, g1 = gap(e0), gap(e1)
+    g0 = cross_section_slope(base[2]) - float(target)
+    usage, g1 = run(e1)
     for _ in range(30):
         if abs(g1) < 1e-7:
-            return e1, run(e1)
+            return e1, usage
         e0, e1, g0 = e1, e1 - g1 * (e1 - e0) / (g1 - g0), g1
-        g1 = gap(e1)
+        usage, g1 = run(e1)
     raise ValueError(f"price_response.cross_section {target}: no exponent reaches that slope")
 
 
