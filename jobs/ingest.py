@@ -1,11 +1,12 @@
 """Stage 1: raw event and label files -> bronze Delta tables, losing nothing.
 
-    python -m jobs.ingest --events PATH [--labels PATH] --warehouse DIR [--conf FILE]
+    python -m jobs.ingest --events PATH [--labels PATH] --warehouse DIR [--conf FILE] [--reread-files]
 
 Every input row lands in exactly one of: bronze (valid, first seen), quarantine
 (rejected, with its original content and a reason) or the duplicate count. The
 run's accounting (read = added + quarantined + duplicates) is printed and appended
-to `ops/ingest_runs`.
+to `ops/ingest_runs`. A file an earlier run read, unchanged since (`ops/ingested_files`),
+is not read again; the run counts it as unchanged.
 """
 
 from __future__ import annotations
@@ -49,6 +50,22 @@ RUNS_SCHEMA = T.StructType([
     T.StructField("rows_no_account", T.LongType(), True),
     T.StructField("input_files", T.MapType(T.StringType(), T.LongType()), True),
     T.StructField("attempts", T.LongType(), True),
+    T.StructField("files_unchanged", T.LongType(), True),
+])
+
+# The input files ingest has taken in, one row per file and run that read it (a file
+# read by two runs at once has two rows). A file listed again with the same path,
+# size and modification time is not read again: its rows are in bronze or quarantine
+# already. Written after the bronze commit, so a run killed before it leaves the
+# files to be read again (their rows then count as duplicates).
+INGESTED_FILES = "ops/ingested_files"
+INGESTED_FILES_SCHEMA = T.StructType([
+    T.StructField("kind", T.StringType(), False),
+    T.StructField("path", T.StringType(), False),
+    T.StructField("size", T.LongType(), False),
+    T.StructField("modified_ms", T.LongType(), False),
+    T.StructField("ingest_run_id", T.StringType(), False),
+    T.StructField("recorded_at", T.TimestampType(), False),
 ])
 
 
@@ -67,6 +84,7 @@ class Accounting:
     no_account: int = 0  # added rows without an account id (counted in `added`)
     files: dict[str, int] = field(default_factory=dict)  # files read per kind: jsonl, json_document, csv, parquet
     attempts: int = 1  # tries of the bronze commit (more than 1: another run committed first)
+    unchanged_files: int = 0  # files ingested before, unchanged since: not read again (not part of `read`)
     days: set = field(default_factory=set)  # the event dates of the added rows
 
     def line(self) -> str:
@@ -83,6 +101,8 @@ class Accounting:
             text += f" skipped_spans={self.skipped}"
         if self.files:
             text += " files=" + ",".join(f"{k}:{v}" for k, v in sorted(self.files.items()))
+        if self.unchanged_files:
+            text += f" unchanged_files={self.unchanged_files}"
         if self.attempts > 1:
             text += f" attempts={self.attempts}"
         return text
@@ -141,14 +161,17 @@ def _reader(spark: SparkSession, fmt: str):
 
 
 def read_raw(spark: SparkSession, path: str, fields, what: str, input_format: str = "gateway",
-             cfg: dict | None = None) -> tuple[DataFrame | None, str, dict[str, int]]:
-    """Read every data file under path into raw rows (text fields).
+             cfg: dict | None = None,
+             files: dict[str, list[warehouse.InputFile]] | None = None) -> tuple[DataFrame | None, str, dict[str, int]]:
+    """Read every data file under path (or the `files` of it listed already, by format)
+    into raw rows (text fields).
 
     Returns (rows, format, files read per kind: jsonl, json_document, csv, parquet);
     rows is None when there are no files.
     """
     cfg = cfg or {}
-    grouped = warehouse.list_input_files(spark, path, what)
+    listed = warehouse.list_input_files(spark, path, what) if files is None else files
+    grouped = {fmt: [f.path for f in found] for fmt, found in listed.items() if found}
     formats_cfg = cfg.get("formats", {})
     read_as: dict[str, int] = {}
     records = None
@@ -163,16 +186,16 @@ def read_raw(spark: SparkSession, path: str, fields, what: str, input_format: st
     source = SOURCE_FORMATS[input_format]
     options = formats_cfg.get(input_format, {})
     parts = [] if records is None else [source.from_records(spark, records, fields, options, cfg)]
-    for fmt, files in grouped.items():
+    for fmt, paths in grouped.items():
         if fmt == "json":
             continue
         if source.from_table is None:
             raise PipelineError(f"{what}: the {input_format} format is JSON; found {fmt} files")
         try:
-            table = _reader(spark, fmt).load(files)
+            table = _reader(spark, fmt).load(paths)
         except Exception as exc:  # schema conflicts between files, unreadable footers
             raise PipelineError(f"{what}: cannot read {fmt} input: {str(exc).splitlines()[0][:200]}") from exc
-        read_as[fmt] = len(files)
+        read_as[fmt] = len(paths)
         table = table.select(
             "*", F.input_file_name().alias("source_file"),
             F.monotonically_increasing_id().alias("row_pos"),
@@ -287,9 +310,12 @@ def ingest_one(
     bronze_path = warehouse.table_path(wh, f"bronze/{kind}")
     quarantine_path = warehouse.table_path(wh, f"quarantine/{kind}")
     input_format = cfg.get("input_format", "auto") if kind == "events" else "gateway"
-    raw, input_format, read_as = read_raw(spark, path, fields, f"--{kind}", input_format, cfg)
+    listed = warehouse.list_input_files(spark, path, f"--{kind}")
+    seen = set() if cfg.get("ingest", {}).get("reread_files") else ingested_before(spark, wh, kind, listed)
+    new = {fmt: [f for f in found if f not in seen] for fmt, found in listed.items()}
+    raw, input_format, read_as = read_raw(spark, path, fields, f"--{kind}", input_format, cfg, new)
     if raw is None:
-        return Accounting(kind, input_format=input_format, files=read_as)
+        return Accounting(kind, input_format=input_format, files=read_as, unchanged_files=len(seen))
     warehouse.ensure_table(spark, bronze_path, bronze_schema, partition_by)
     warehouse.ensure_table(spark, quarantine_path, schema.QUARANTINE_SCHEMA)
     broadcast_rows = int(cfg.get("ingest", {}).get("broadcast_duplicate_keys", 2_000_000))
@@ -345,7 +371,36 @@ def ingest_one(
         finally:
             for cached in caches:
                 cached.unpersist()
+    record_files(spark, wh, kind, [f for found in new.values() for f in found], run_id)
+    acc.unchanged_files = len(seen)
     return acc
+
+
+def ingested_before(spark: SparkSession, wh: str, kind: str,
+                    listed: dict[str, list[warehouse.InputFile]]) -> set[warehouse.InputFile]:
+    """The listed files that an earlier run took in and that have not changed since
+    (same path, size and modification time)."""
+    path = warehouse.table_path(wh, INGESTED_FILES)
+    files = {f for found in listed.values() for f in found}
+    if not files or not warehouse.delta_exists(spark, path):
+        return set()
+    rows = (
+        spark.read.format("delta").load(path)
+        .filter((F.col("kind") == kind) & F.col("path").isin(sorted({f.path for f in files})))
+        .select("path", "size", "modified_ms").distinct().collect()  # at most one row per listed file version
+    )
+    return files & {warehouse.InputFile(r["path"], r["size"], r["modified_ms"]) for r in rows}
+
+
+def record_files(spark: SparkSession, wh: str, kind: str, files: list[warehouse.InputFile], run_id: str) -> None:
+    """Append the files this run read to ops/ingested_files (after the bronze commit)."""
+    if not files:
+        return
+    path = warehouse.table_path(wh, INGESTED_FILES)
+    warehouse.ensure_table(spark, path, INGESTED_FILES_SCHEMA)
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    warehouse.append(spark.createDataFrame(
+        [(kind, f.path, f.size, f.modified_ms, run_id, now) for f in files], INGESTED_FILES_SCHEMA), path)
 
 
 def record_run(spark: SparkSession, wh: str, run_id: str, path: str, acc: Accounting,
@@ -353,7 +408,7 @@ def record_run(spark: SparkSession, wh: str, run_id: str, path: str, acc: Accoun
     """Append the run's accounting to ops/ingest_runs."""
     row = (run_id, acc.kind, path, started, dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
            acc.read, acc.added, acc.quarantined, acc.duplicates, acc.skipped, acc.input_format, acc.reasons,
-           acc.no_account if acc.kind == "events" else None, acc.files, acc.attempts)
+           acc.no_account if acc.kind == "events" else None, acc.files, acc.attempts, acc.unchanged_files)
     path = warehouse.table_path(wh, "ops/ingest_runs")
     warehouse.ensure_table(spark, path, RUNS_SCHEMA)
     warehouse.append(spark.createDataFrame([row], RUNS_SCHEMA), path)
@@ -380,6 +435,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--events", required=True, help="events: a file, folder or glob")
     parser.add_argument("--labels", help="labels: a file, folder or glob")
     parser.add_argument("--warehouse", required=True, help="warehouse folder (Delta tables)")
+    parser.add_argument("--reread-files", action="store_true",
+                        help="read every input file, also those an earlier run took in unchanged "
+                             "(bronze still drops the requests it holds)")
     parser.add_argument("--format", dest="input_format", choices=FORMATS, default="auto",
                         help="events format: the contract's own (gateway), OpenRouter generation metadata, "
                              "OpenTelemetry GenAI spans (OTLP/JSON), LiteLLM spend logs; auto detects it")
@@ -394,6 +452,8 @@ def config_from_args(args) -> dict:
     cfg["warehouse"] = args.warehouse
     cfg["inputs"] = {"events": args.events, "labels": args.labels}
     cfg["input_format"] = getattr(args, "input_format", "auto")
+    if getattr(args, "reread_files", False):
+        cfg.setdefault("ingest", {})["reread_files"] = True
     return cfg
 
 

@@ -3,8 +3,9 @@
     python -m jobs.pipeline --events PATH [--labels PATH] [--models CSV] --warehouse DIR [--conf FILE]
     spark-submit ... jobs/pipeline.py <same arguments>
 
-Re-running on the same input changes nothing: ingest drops what bronze already
-holds, enrich re-derives only changed dates, and the gold tables are recomputed.
+Re-running on the same input changes nothing: ingest reads no file it took in
+unchanged before (and drops the requests bronze already holds from any file it
+reads), enrich re-derives only changed dates, and summarize only changed weeks.
 """
 
 from __future__ import annotations

@@ -107,10 +107,11 @@ def test_late_data_a_killed_run_and_a_rerun_end_equal_to_a_rebuild(spark, cfg, t
         advanced += latest_version(path) > version
     assert 0 < advanced < len(paths), "the kill should land between the first and the last gold commit"
 
-    # 2. The next run of the batch completes it: nothing new for bronze or silver; the
-    # weeks of May 5 and May 19 re-derived, the week of May 12 kept.
+    # 2. The next run of the batch completes it: its files are unchanged (not read again),
+    # nothing new for bronze or silver; the weeks of May 5 and May 19 re-derived, the week
+    # of May 12 kept.
     second = run(spark, cfg, wh, *b2)
-    assert (second["ingest"]["events"].added, second["ingest"]["events"].duplicates) == (0, 3)
+    assert (second["ingest"]["events"].read, second["ingest"]["events"].unchanged_files) == (0, 1)
     assert second["enrich"]["rows"] == 0
     assert second["summarize"]["weeks_rederived"] == "2"
 
@@ -122,8 +123,8 @@ def test_late_data_a_killed_run_and_a_rerun_end_equal_to_a_rebuild(spark, cfg, t
     tables = ["bronze/events", "bronze/labels", "silver/events"] + [f"gold/{name}" for name in paths]
     versions = {t: latest_version(f"{wh}/{t}") for t in tables}
     third = run(spark, cfg, wh, *b2)
-    assert (third["ingest"]["events"].added, third["ingest"]["events"].duplicates) == (0, 3)
-    assert (third["ingest"]["labels"].added, third["ingest"]["labels"].duplicates) == (0, 1)
+    assert (third["ingest"]["events"].read, third["ingest"]["events"].unchanged_files) == (0, 1)
+    assert (third["ingest"]["labels"].read, third["ingest"]["labels"].unchanged_files) == (0, 1)
     assert third["enrich"]["rows"] == 0
     assert (third["summarize"]["tables"], third["summarize"]["weeks_rederived"]) == ([], "none")  # gold kept
     assert {t: latest_version(f"{wh}/{t}") for t in tables} == versions

@@ -7,6 +7,7 @@ import random
 import re
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -60,25 +61,42 @@ def check_input_exists(path: str, what: str) -> None:
         raise PipelineError(f"{what}: unknown file type (want .jsonl, .json.gz, .parquet or .csv): {path}")
 
 
-def list_input_files(spark: SparkSession, path: str, what: str) -> dict[str, list[str]]:
+@dataclass(frozen=True)
+class InputFile:
+    """A data file of an input: its path and what says whether it changed (size, and
+    modification time in milliseconds since the epoch, as the file system reports them)."""
+
+    path: str
+    size: int
+    modified_ms: int
+
+
+def list_input_files(spark: SparkSession, path: str, what: str) -> dict[str, list[InputFile]]:
     """Data files under a file, folder or glob, grouped by format.
 
-    Spark's own file index lists them (the `binaryFile` source's `inputFiles()`, which
-    reads no file), so the same code lists local folders, HDFS and object stores
-    through public API only. Hidden files and folders (`_SUCCESS`, `.crc`,
-    `_delta_log/`) are skipped; a folder is read recursively. Files of an unknown
-    type are an error, not silently ignored.
+    Spark's own file index lists them (the `binaryFile` source with its path, length
+    and modificationTime columns only: it opens a file only for its `content`), so
+    the same code lists local folders, HDFS and object stores through public API
+    only. Hidden files and folders (`_SUCCESS`, `.crc`, `_delta_log/`) are skipped; a
+    folder is read recursively. Files of an unknown type are an error, not silently
+    ignored.
     """
+    from pyspark.sql import functions as F
+
     try:
-        listing = spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(path)
-        files = listing.inputFiles()
+        listing = (
+            spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(path)
+            .select("path", "length", F.unix_millis("modificationTime").alias("modified_ms"))
+            .collect()  # one small row per file
+        )
     except Exception as exc:  # PATH_NOT_FOUND, permissions, an unreachable store
         if "PATH_NOT_FOUND" in str(exc) and GLOB_CHARS.search(path):
             raise PipelineError(f"{what}: no file matches {path}") from exc
         raise PipelineError(f"{what}: cannot read {path}: {str(exc).splitlines()[0][:200]}") from exc
-    grouped: dict[str, list[str]] = {}
+    grouped: dict[str, list[InputFile]] = {}
     unknown = []
-    for f in sorted(files):
+    for row in sorted(listing, key=lambda r: r["path"]):
+        f = row["path"]
         base = f.rsplit("/", 1)[-1]
         if base.startswith(("_", ".")) or "/_delta_log/" in f:
             continue
@@ -86,7 +104,7 @@ def list_input_files(spark: SparkSession, path: str, what: str) -> dict[str, lis
         if fmt is None:
             unknown.append(f)
         else:
-            grouped.setdefault(fmt, []).append(f)
+            grouped.setdefault(fmt, []).append(InputFile(f, row["length"], row["modified_ms"]))
     if unknown:
         raise PipelineError(
             f"{what}: {len(unknown)} file(s) of unknown type, e.g. {unknown[0]} "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+import os
 import subprocess
 import sys
 
@@ -13,6 +14,7 @@ import pytest
 
 from jobs import ingest
 from jobs.common.cli import PROJECT_ROOT, PipelineError
+from tests.helpers import latest_version
 
 
 def event(i, **changes):
@@ -69,16 +71,38 @@ def test_jsonl_rows_land_in_exactly_one_place(spark, cfg, tmp_path):
     assert json.loads(quarantine["negative_tokens_prompt"])["generation_id"] == "g4"
 
 
-def test_second_run_of_same_files_adds_nothing(spark, cfg, tmp_path):
-    path = write_jsonl(tmp_path / "ev.jsonl", [event(1), event(2, account_id="")])  # g2: no account
+def test_a_second_run_of_the_same_files_reads_nothing_and_a_changed_file_is_read_again(spark, cfg, tmp_path):
+    # g2 has no account; the last line is broken (quarantined once, not once per run)
+    path = write_jsonl(tmp_path / "ev.jsonl", [event(1), event(2, account_id="")], ['{"generation_id": '])
     first, wh = run_ingest(spark, cfg, tmp_path, path)
+    versions = {t: latest_version(f"{wh}/{t}") for t in ("bronze/events", "quarantine/events")}
     second, _ = run_ingest(spark, cfg, tmp_path, path)
-    assert (first["events"].added, first["events"].duplicates, first["events"].no_account) == (2, 0, 1)
-    assert (second["events"].read, second["events"].added, second["events"].duplicates) == (2, 0, 2)
+    assert (first["events"].read, first["events"].added, first["events"].quarantined,
+            first["events"].no_account) == (3, 2, 1, 1)
+    # the file is listed, found unchanged in ops/ingested_files, and not read
+    assert (second["events"].read, second["events"].unchanged_files) == (0, 1)
+    assert second["events"].line().endswith(" unchanged_files=1")
+    assert {t: latest_version(f"{wh}/{t}") for t in versions} == versions  # nothing written
+
+    # The same content exported again (a new modification time): read, its requests duplicates.
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000_000))
+    third, _ = run_ingest(spark, cfg, tmp_path, path)
+    # --reread-files reads an unchanged file too
+    fourth = ingest.run(spark, {**cfg, "warehouse": wh, "ingest": {**cfg["ingest"], "reread_files": True},
+                                "inputs": {"events": str(path), "labels": None}})
+    for acc in (third["events"], fourth["events"]):
+        assert (acc.read, acc.added, acc.quarantined, acc.duplicates, acc.unchanged_files) == (3, 0, 1, 2, 0)
     assert load(spark, wh, "bronze/events").count() == 2
     runs = load(spark, wh, "ops/ingest_runs").collect()
-    assert sorted((r.rows_read, r.rows_added, r.duplicates_dropped, r.rows_no_account, r.input_files)
-                  for r in runs) == [(2, 0, 2, 0, {"jsonl": 1}), (2, 2, 0, 1, {"jsonl": 1})]
+    assert sorted((r.rows_read, r.rows_added, r.duplicates_dropped, r.rows_no_account, r.input_files,
+                   r.files_unchanged) for r in runs) == [
+        (0, 0, 0, 0, {}, 1), (3, 0, 2, 0, {"jsonl": 1}, 0), (3, 0, 2, 0, {"jsonl": 1}, 0),
+        (3, 2, 0, 1, {"jsonl": 1}, 0)]
+    # each read of the file is recorded with its size and modification time, as the OS reports them
+    files = sorted((r.size, r.modified_ms) for r in load(spark, wh, "ops/ingested_files").collect())
+    mtime_ms = path.stat().st_mtime_ns // 1_000_000
+    assert files == [(stat.st_size, stat.st_mtime_ns // 1_000_000), (stat.st_size, mtime_ms), (stat.st_size, mtime_ms)]
 
 
 def test_a_batch_reads_bronze_only_in_the_days_it_adds_to(spark, cfg, tmp_path):
