@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from jobs.common.cli import load_conf
 from jobs.common.session import build_session
 
 # Test-only Spark settings, in one place. The tests run hundreds of queries on a few
 # rows each: their cost is planning and Janino's compiling of generated code, not data.
-# Expressions are interpreted here (Spark's own suites test both paths); the production
-# paths with code generation run in every test that starts a job in its own process
-# (the concurrency, killed-run and cluster tests), whose results are compared with runs
-# of this session.
+# Expressions are interpreted here (Spark's own suites test both paths), and in the jobs
+# the concurrency and killed-run tests start in processes of their own (through
+# `subprocess_conf`); the production paths with code generation run in the cluster
+# test, under conf/cluster.yaml, whose results are compared with a run of this session.
 TEST_SPARK = {
     "spark": {
         "master": "local[2]",
@@ -34,6 +35,15 @@ TEST_SPARK = {
 def cfg():
     """The default conf with test-sized Spark settings."""
     return load_conf(overrides=TEST_SPARK)
+
+
+@pytest.fixture(scope="session")
+def subprocess_conf(tmp_path_factory):
+    """A conf file with TEST_SPARK's settings, for a job started as `python -m jobs.X --conf F`
+    (the master, driver memory and shuffle partitions are the test's own flags)."""
+    path = tmp_path_factory.mktemp("conf") / "test.yaml"
+    path.write_text(yaml.safe_dump({"spark": {"conf": TEST_SPARK["spark"]["conf"]}}))
+    return path
 
 
 @pytest.fixture(scope="session")

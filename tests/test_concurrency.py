@@ -34,10 +34,10 @@ def write_input(path, first):
         f.write('{"generation_id": "broken"\n' + json.dumps({**event(99_999, 3), "tokens_prompt": -1}) + "\n")
 
 
-def test_two_pipelines_at_once_count_each_request_once_and_equal_one_run(spark, cfg, tmp_path):
+def test_two_pipelines_at_once_count_each_request_once_and_equal_one_run(spark, cfg, subprocess_conf, tmp_path):
     for name, first in FIRST.items():
         write_input(tmp_path / name / "ev.jsonl", first)
-    command = [sys.executable, "-m", "jobs.pipeline", "--warehouse", str(tmp_path / "wh"),
+    command = [sys.executable, "-m", "jobs.pipeline", "--warehouse", str(tmp_path / "wh"), "--conf", str(subprocess_conf),
                "--driver-memory", "1g", "--shuffle-partitions", "2"]
     procs = [subprocess.Popen([*command, "--events", str(tmp_path / name)], cwd=PROJECT_ROOT,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for name in FIRST]

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 
+import yaml
 from chispa import assert_df_equality
 
 from jobs import pipeline
@@ -38,10 +39,10 @@ def run(spark, cfg, wh, events, labels, stages=pipeline.STAGES):
     })
 
 
-def killed_during_gold_writes(wh, tmp_path) -> None:
+def killed_during_gold_writes(wh, tmp_path, test_conf) -> None:
     """Run summarize in another driver process; SIGKILL it once a gold table has committed."""
     conf = tmp_path / "k1.yaml"
-    conf.write_text(json.dumps({"privacy": {"k_min": 1}}))  # JSON is YAML
+    conf.write_text(json.dumps({**yaml.safe_load(test_conf.read_text()), "privacy": {"k_min": 1}}))  # JSON is YAML
     logs = [tmp_path / "wh" / "gold" / name / "_delta_log" for name in gold_table_names()]
 
     def commits(log):  # committed versions only (a commit is renamed into place atomically)
@@ -67,7 +68,7 @@ def killed_during_gold_writes(wh, tmp_path) -> None:
     assert proc.returncode == -signal.SIGKILL, f"the run was not killed (exit status {proc.returncode})"
 
 
-def test_late_data_a_killed_run_and_a_rerun_end_equal_to_a_rebuild(spark, cfg, tmp_path):
+def test_late_data_a_killed_run_and_a_rerun_end_equal_to_a_rebuild(spark, cfg, subprocess_conf, tmp_path):
     # May 2025: weeks start on Mondays 5, 12 and 19.
     write(tmp_path / "b1" / "ev.jsonl", [
         event(1, 5, account="a1"), event(2, 6, "z/not-in-catalog", account="a2"), event(3, 13, account="a1"),
@@ -98,7 +99,7 @@ def test_late_data_a_killed_run_and_a_rerun_end_equal_to_a_rebuild(spark, cfg, t
     assert (events.read, events.added, events.duplicates, events.quarantined) == (4, 2, 1, 1)
     assert (batch["enrich"]["dates"], batch["enrich"]["rows"]) == (3, 3)
     # ... then summarize dies in the middle of the gold writes.
-    killed_during_gold_writes(wh, tmp_path)
+    killed_during_gold_writes(wh, tmp_path, subprocess_conf)
     advanced = 0
     for name, path in paths.items():
         version, old = before[name]
