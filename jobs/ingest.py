@@ -5,8 +5,8 @@
 Every input row lands in exactly one of: bronze (valid, first seen), quarantine
 (rejected, with its original content and a reason) or the duplicate count. The
 run's accounting (read = added + quarantined + duplicates) is printed and appended
-to `ops/ingest_runs`. A file an earlier run read, unchanged since (`ops/ingested_files`),
-is not read again; the run counts it as unchanged.
+to `ops/ingest_runs`, with the files it read: a file an earlier run read, unchanged
+since, is not read again; the run counts it as unchanged.
 """
 
 from __future__ import annotations
@@ -51,21 +51,15 @@ RUNS_SCHEMA = T.StructType([
     T.StructField("input_files", T.MapType(T.StringType(), T.LongType()), True),
     T.StructField("attempts", T.LongType(), True),
     T.StructField("files_unchanged", T.LongType(), True),
-])
-
-# The input files ingest has taken in, one row per file and run that read it (a file
-# read by two runs at once has two rows). A file listed again with the same path,
-# size and modification time is not read again: its rows are in bronze or quarantine
-# already. Written after the bronze commit, so a run killed before it leaves the
-# files to be read again (their rows then count as duplicates).
-INGESTED_FILES = "ops/ingested_files"
-INGESTED_FILES_SCHEMA = T.StructType([
-    T.StructField("kind", T.StringType(), False),
-    T.StructField("path", T.StringType(), False),
-    T.StructField("size", T.LongType(), False),
-    T.StructField("modified_ms", T.LongType(), False),
-    T.StructField("ingest_run_id", T.StringType(), False),
-    T.StructField("recorded_at", T.TimestampType(), False),
+    # The files the run read, each with what says whether it changed since: a file listed
+    # again with the same path, size and modification time is not read again (its rows
+    # are in bronze or quarantine already). Recorded after the bronze commit, so a run
+    # killed before it leaves its files to be read again (their rows then duplicates).
+    T.StructField("files_read", T.ArrayType(T.StructType([
+        T.StructField("path", T.StringType(), True),  # (Delta enforces no NOT NULL inside an array)
+        T.StructField("size", T.LongType(), True),
+        T.StructField("modified_ms", T.LongType(), True),
+    ])), True),
 ])
 
 
@@ -85,6 +79,7 @@ class Accounting:
     files: dict[str, int] = field(default_factory=dict)  # files read per kind: jsonl, json_document, csv, parquet
     attempts: int = 1  # tries of the bronze commit (more than 1: another run committed first)
     unchanged_files: int = 0  # files ingested before, unchanged since: not read again (not part of `read`)
+    files_read: list = field(default_factory=list)  # the InputFiles read
     days: set = field(default_factory=set)  # the event dates of the added rows
 
     def line(self) -> str:
@@ -371,36 +366,27 @@ def ingest_one(
         finally:
             for cached in caches:
                 cached.unpersist()
-    record_files(spark, wh, kind, [f for found in new.values() for f in found], run_id)
-    acc.unchanged_files = len(seen)
+    acc.unchanged_files, acc.files_read = len(seen), [f for found in new.values() for f in found]
     return acc
 
 
 def ingested_before(spark: SparkSession, wh: str, kind: str,
                     listed: dict[str, list[warehouse.InputFile]]) -> set[warehouse.InputFile]:
-    """The listed files that an earlier run took in and that have not changed since
-    (same path, size and modification time)."""
-    path = warehouse.table_path(wh, INGESTED_FILES)
+    """The listed files that an earlier run read (ops/ingest_runs.files_read) and that
+    have not changed since (same path, size and modification time)."""
+    path = warehouse.table_path(wh, "ops/ingest_runs")
     files = {f for found in listed.values() for f in found}
     if not files or not warehouse.delta_exists(spark, path):
         return set()
+    runs = spark.read.format("delta").load(path)
+    if "files_read" not in runs.columns:  # written before the column existed
+        return set()
     rows = (
-        spark.read.format("delta").load(path)
-        .filter((F.col("kind") == kind) & F.col("path").isin(sorted({f.path for f in files})))
-        .select("path", "size", "modified_ms").distinct().collect()  # at most one row per listed file version
+        runs.filter(F.col("kind") == kind).select(F.explode("files_read").alias("f")).select("f.*")
+        .filter(F.col("path").isin(sorted({f.path for f in files})))
+        .distinct().collect()  # at most one row per listed file version
     )
     return files & {warehouse.InputFile(r["path"], r["size"], r["modified_ms"]) for r in rows}
-
-
-def record_files(spark: SparkSession, wh: str, kind: str, files: list[warehouse.InputFile], run_id: str) -> None:
-    """Append the files this run read to ops/ingested_files (after the bronze commit)."""
-    if not files:
-        return
-    path = warehouse.table_path(wh, INGESTED_FILES)
-    warehouse.ensure_table(spark, path, INGESTED_FILES_SCHEMA)
-    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-    warehouse.append(spark.createDataFrame(
-        [(kind, f.path, f.size, f.modified_ms, run_id, now) for f in files], INGESTED_FILES_SCHEMA), path)
 
 
 def record_run(spark: SparkSession, wh: str, run_id: str, path: str, acc: Accounting,
@@ -408,7 +394,8 @@ def record_run(spark: SparkSession, wh: str, run_id: str, path: str, acc: Accoun
     """Append the run's accounting to ops/ingest_runs."""
     row = (run_id, acc.kind, path, started, dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
            acc.read, acc.added, acc.quarantined, acc.duplicates, acc.skipped, acc.input_format, acc.reasons,
-           acc.no_account if acc.kind == "events" else None, acc.files, acc.attempts, acc.unchanged_files)
+           acc.no_account if acc.kind == "events" else None, acc.files, acc.attempts, acc.unchanged_files,
+           [(f.path, f.size, f.modified_ms) for f in acc.files_read])
     path = warehouse.table_path(wh, "ops/ingest_runs")
     warehouse.ensure_table(spark, path, RUNS_SCHEMA)
     warehouse.append(spark.createDataFrame([row], RUNS_SCHEMA), path)

@@ -19,7 +19,7 @@ GOLD_TABLES = [
 BRONZE_TABLES = ["bronze/events", "bronze/labels"]
 QUARANTINE_TABLES = ["quarantine/events", "quarantine/labels"]
 SILVER_TABLES = ["silver/events", "silver/weekly_aggregate"]
-OPS_TABLES = ["ops/ingest_runs", "ops/ingested_files", "ops/enrich_state", "ops/summarize_runs"]
+OPS_TABLES = ["ops/ingest_runs", "ops/enrich_state", "ops/summarize_runs"]
 
 
 def warehouse_tables() -> list[str]:

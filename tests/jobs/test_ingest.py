@@ -79,7 +79,7 @@ def test_a_second_run_of_the_same_files_reads_nothing_and_a_changed_file_is_read
     second, _ = run_ingest(spark, cfg, tmp_path, path)
     assert (first["events"].read, first["events"].added, first["events"].quarantined,
             first["events"].no_account) == (3, 2, 1, 1)
-    # the file is listed, found unchanged in ops/ingested_files, and not read
+    # the file is listed, found unchanged in ops/ingest_runs.files_read, and not read
     assert (second["events"].read, second["events"].unchanged_files) == (0, 1)
     assert second["events"].line().endswith(" unchanged_files=1")
     assert {t: latest_version(f"{wh}/{t}") for t in versions} == versions  # nothing written
@@ -95,14 +95,14 @@ def test_a_second_run_of_the_same_files_reads_nothing_and_a_changed_file_is_read
         assert (acc.read, acc.added, acc.quarantined, acc.duplicates, acc.unchanged_files) == (3, 0, 1, 2, 0)
     assert load(spark, wh, "bronze/events").count() == 2
     runs = load(spark, wh, "ops/ingest_runs").collect()
-    assert sorted((r.rows_read, r.rows_added, r.duplicates_dropped, r.rows_no_account, r.input_files,
-                   r.files_unchanged) for r in runs) == [
-        (0, 0, 0, 0, {}, 1), (3, 0, 2, 0, {"jsonl": 1}, 0), (3, 0, 2, 0, {"jsonl": 1}, 0),
-        (3, 2, 0, 1, {"jsonl": 1}, 0)]
     # each read of the file is recorded with its size and modification time, as the OS reports them
-    files = sorted((r.size, r.modified_ms) for r in load(spark, wh, "ops/ingested_files").collect())
-    mtime_ms = path.stat().st_mtime_ns // 1_000_000
-    assert files == [(stat.st_size, stat.st_mtime_ns // 1_000_000), (stat.st_size, mtime_ms), (stat.st_size, mtime_ms)]
+    first_ms, later_ms = stat.st_mtime_ns // 1_000_000, path.stat().st_mtime_ns // 1_000_000
+    assert sorted((r.rows_read, r.rows_added, r.duplicates_dropped, r.rows_no_account, r.input_files,
+                   r.files_unchanged, [(f.size, f.modified_ms) for f in r.files_read]) for r in runs) == [
+        (0, 0, 0, 0, {}, 1, []), (3, 0, 2, 0, {"jsonl": 1}, 0, [(stat.st_size, later_ms)]),
+        (3, 0, 2, 0, {"jsonl": 1}, 0, [(stat.st_size, later_ms)]),
+        (3, 2, 0, 1, {"jsonl": 1}, 0, [(stat.st_size, first_ms)])]
+    assert all(f.path.endswith("/ev.jsonl") for r in runs for f in r.files_read)
 
 
 def test_a_batch_reads_bronze_only_in_the_days_it_adds_to(spark, cfg, tmp_path):
