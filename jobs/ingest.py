@@ -79,7 +79,7 @@ class Accounting:
     files: dict[str, int] = field(default_factory=dict)  # files read per kind: jsonl, json_document, csv, parquet
     attempts: int = 1  # tries of the bronze commit (more than 1: another run committed first)
     unchanged_files: int = 0  # files ingested before, unchanged since: not read again (not part of `read`)
-    files_read: list = field(default_factory=list)  # the InputFiles read
+    files_read: list[warehouse.InputFile] = field(default_factory=list)  # the files read
     days: set = field(default_factory=set)  # the event dates of the added rows
 
     def line(self) -> str:

@@ -12,7 +12,6 @@ anywhere; and the warehouse then equals a rebuild from both batches at once.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import re
 import signal
@@ -42,7 +41,7 @@ def run(spark, cfg, wh, events, labels, stages=pipeline.STAGES):
 def killed_during_gold_writes(wh, tmp_path, test_conf) -> None:
     """Run summarize in another driver process; SIGKILL it once a gold table has committed."""
     conf = tmp_path / "k1.yaml"
-    conf.write_text(json.dumps({**yaml.safe_load(test_conf.read_text()), "privacy": {"k_min": 1}}))  # JSON is YAML
+    conf.write_text(yaml.safe_dump({**yaml.safe_load(test_conf.read_text()), "privacy": {"k_min": 1}}))
     logs = [tmp_path / "wh" / "gold" / name / "_delta_log" for name in gold_table_names()]
 
     def commits(log):  # committed versions only (a commit is renamed into place atomically)
