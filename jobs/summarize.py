@@ -33,7 +33,7 @@ from jobs.common.cli import (
     run_cli,
     spark_overrides,
 )
-from jobs.common.session import build_session
+from jobs.common.session import build_session, sql_settings
 from transforms import cohorts, economics, enrich, shares, signals
 from transforms.tables import GOLD_TABLES
 
@@ -340,14 +340,17 @@ def run_once(spark: SparkSession, cfg: dict) -> dict:
         n_rows, last_date = agg.agg(F.count(F.lit(1)), F.max("last_date")).first()
         if last_date is None:
             raise PipelineError(f"silver/events under {wh} is empty: nothing to summarize")
-        tables = gold_tables(spark, cfg, cached_sets(spark, agg), last_date)
-        # The tables are small and independent: write them from a few threads, so the
-        # per-commit overhead of Delta overlaps instead of adding up.
-        with ThreadPoolExecutor(max_workers=int(cfg.get("summarize", {}).get("write_threads", 4))) as pool:
-            futures = [pool.submit(warehouse.overwrite, df.coalesce(1), warehouse.table_path(wh, f"gold/{name}"))
-                       for name, df in tables.items()]
-            for future in futures:
-                future.result()
+        # From here on, a few hundred small queries over the cached aggregate: under the
+        # conf's summarize.gold_conf (restored after).
+        with sql_settings(spark, cfg.get("summarize", {}).get("gold_conf")):
+            tables = gold_tables(spark, cfg, cached_sets(spark, agg), last_date)
+            # The tables are small and independent: write them from a few threads, so the
+            # per-commit overhead of Delta overlaps instead of adding up.
+            with ThreadPoolExecutor(max_workers=int(cfg.get("summarize", {}).get("write_threads", 4))) as pool:
+                futures = [pool.submit(warehouse.overwrite, df.coalesce(1), warehouse.table_path(wh, f"gold/{name}"))
+                           for name, df in tables.items()]
+                for future in futures:
+                    future.result()
     finally:
         spark.catalog.clearCache()  # the aggregate and the retention matrices
     seconds = time.perf_counter() - started

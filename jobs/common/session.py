@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
+from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -92,6 +94,33 @@ def build_session(cfg: dict[str, Any], app_name: str | None = None) -> SparkSess
     spark.sparkContext.setLogLevel(spark_cfg.get("log_level", "ERROR"))
     quiet_error_context_logs()
     return spark
+
+
+@contextlib.contextmanager
+def sql_settings(spark: SparkSession, settings: dict | None) -> Iterator[None]:
+    """Run a block under these Spark SQL settings, then put back the session's own.
+
+    A value of None leaves a setting as it is; `cores` is the application's cores (for
+    `spark.sql.shuffle.partitions`). Meant for one phase of a job, such as summarize's
+    many small queries over its cached aggregate.
+    """
+    changed = {}
+    for key, value in (settings or {}).items():
+        if value is None:
+            continue
+        if value == "cores":
+            # The application's cores: SparkContext's public defaultParallelism.
+            value = spark.sparkContext.defaultParallelism
+        changed[key] = spark.conf.get(key, None)
+        spark.conf.set(key, str(value).lower() if isinstance(value, bool) else str(value))
+    try:
+        yield
+    finally:
+        for key, before in changed.items():
+            if before is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, before)
 
 
 def quiet_error_context_logs() -> None:

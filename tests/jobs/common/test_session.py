@@ -1,0 +1,29 @@
+"""jobs.common.session: settings for one phase of a job."""
+
+from __future__ import annotations
+
+import pytest
+
+from jobs.common.session import sql_settings
+
+AQE = "spark.sql.adaptive.enabled"
+PARTITIONS = "spark.sql.shuffle.partitions"
+UNSET = "spark.sql.codegen.hugeMethodLimit"  # a setting the test session leaves at its default
+
+
+def test_settings_hold_inside_the_block_and_the_sessions_own_come_back(spark):
+    before = {key: spark.conf.get(key) for key in (AQE, PARTITIONS)}
+    with sql_settings(spark, {AQE: True, PARTITIONS: "cores", "spark.sql.codegen.wholeStage": None}):
+        assert spark.conf.get(AQE) == "true"
+        # local[2]: two cores, whatever the session's own partitions
+        assert spark.conf.get(PARTITIONS) == "2"
+    assert {key: spark.conf.get(key) for key in (AQE, PARTITIONS)} == before
+
+
+def test_a_setting_the_session_did_not_have_is_unset_again_even_after_an_error(spark):
+    default = spark.conf.get(UNSET)
+    with pytest.raises(RuntimeError, match="inside"):
+        with sql_settings(spark, {UNSET: 1234}):
+            assert spark.conf.get(UNSET) == "1234"
+            raise RuntimeError("inside")
+    assert spark.conf.get(UNSET) == default
