@@ -30,7 +30,7 @@ from jobs.common.cli import (
     run_cli,
     spark_overrides,
 )
-from jobs.common.session import build_session
+from jobs.common.session import build_session, sql_settings
 from transforms import enrich, schema, validate
 from transforms.formats import gateway, litellm, openrouter, otel
 
@@ -406,14 +406,15 @@ def run(spark: SparkSession, cfg: dict) -> dict[str, Accounting]:
     wh, inputs = cfg["warehouse"], cfg["inputs"]
     run_id = cfg.get("run_id") or warehouse.new_run_id()
     results = {}
-    for kind in ("events", "labels"):
-        if not inputs.get(kind):
-            continue
-        started = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-        acc = ingest_one(spark, cfg, kind, inputs[kind], wh, run_id)
-        record_run(spark, wh, run_id, inputs[kind], acc, started)
-        print(acc.line(), flush=True)
-        results[kind] = acc
+    with sql_settings(spark, cfg.get("ingest", {}).get("sql_conf")):
+        for kind in ("events", "labels"):
+            if not inputs.get(kind):
+                continue
+            started = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+            acc = ingest_one(spark, cfg, kind, inputs[kind], wh, run_id)
+            record_run(spark, wh, run_id, inputs[kind], acc, started)
+            print(acc.line(), flush=True)
+            results[kind] = acc
     return results
 
 
