@@ -8,16 +8,20 @@ from jobs.common.session import sql_settings
 
 AQE = "spark.sql.adaptive.enabled"
 PARTITIONS = "spark.sql.shuffle.partitions"
+WHOLE_STAGE = "spark.sql.codegen.wholeStage"
 UNSET = "spark.sql.codegen.hugeMethodLimit"  # a setting the test session leaves at its default
 
 
 def test_settings_hold_inside_the_block_and_the_sessions_own_come_back(spark):
-    before = {key: spark.conf.get(key) for key in (AQE, PARTITIONS)}
-    with sql_settings(spark, {AQE: True, PARTITIONS: "cores", "spark.sql.codegen.wholeStage": None}):
-        assert spark.conf.get(AQE) == "true"
-        # local[2]: two cores, whatever the session's own partitions
-        assert spark.conf.get(PARTITIONS) == "2"
-    assert {key: spark.conf.get(key) for key in (AQE, PARTITIONS)} == before
+    before = {key: spark.conf.get(key) for key in (AQE, PARTITIONS, WHOLE_STAGE)}
+    with sql_settings(spark, {PARTITIONS: 7}):
+        with sql_settings(spark, {AQE: True, PARTITIONS: "cores", WHOLE_STAGE: None}):
+            assert spark.conf.get(AQE) == "true"  # false in the test session
+            assert spark.conf.get(PARTITIONS) == "2"  # local[2]: two cores
+            assert spark.conf.get(WHOLE_STAGE) == before[WHOLE_STAGE]  # None: left as it is
+        assert spark.conf.get(PARTITIONS) == "7"  # the enclosing block's, not the session's
+        assert spark.conf.get(AQE) == before[AQE]
+    assert {key: spark.conf.get(key) for key in (AQE, PARTITIONS, WHOLE_STAGE)} == before
 
 
 def test_a_setting_the_session_did_not_have_is_unset_again_even_after_an_error(spark):
