@@ -3,8 +3,9 @@
     python -m jobs.summarize --warehouse DIR [--conf FILE]
 
 Silver is read once: `transforms.shares.compact_aggregate` turns it into three
-small grouping sets in a single scan and shuffle; the aggregate is cached and
-every gold table is derived from it. Each gold table is replaced atomically (one
+small grouping sets in a single scan and shuffle, written to silver/weekly_aggregate;
+that table is read back at the version this run committed, cached, and every gold
+table is derived from it. Each gold table is replaced atomically (one
 Delta overwrite commit), so a reader sees the old table or the new one, never a mix.
 """
 
@@ -235,10 +236,10 @@ def changed_weeks(spark: SparkSession, silver_path: str, after_version: int, unt
 
 
 def refresh_aggregate(spark: SparkSession, cfg: dict, wh: str, silver_path: str, version: int,
-                      previous: int | None) -> tuple[int, str, DataFrame | None]:
+                      previous: int | None) -> tuple[int, str, int | None]:
     """Bring silver/weekly_aggregate from `previous` (the silver version of the last run) up
-    to `version`; return (silver scans, weeks re-derived, the whole aggregate cached when
-    this run computed all of it, else None).
+    to `version`; return (silver scans, weeks re-derived, the aggregate's version this run
+    committed, or None when it committed none).
 
     The cube and the prompt histogram are keyed by week and the activity by month, so
     a period's rows depend only on that period's silver rows: a run re-derives the
@@ -251,13 +252,13 @@ def refresh_aggregate(spark: SparkSession, cfg: dict, wh: str, silver_path: str,
             or "period" not in spark.read.format("delta").load(agg_path).columns)  # written by an older layout
     weeks = None if full else changed_weeks(spark, silver_path, previous, version)
     silver = spark.read.format("delta").option("versionAsOf", version).load(silver_path)
+    tag = f"summarize {warehouse.new_run_id()}"
     if weeks is None:
         # Rows of a period together: one file per period in the table, not one per period and task.
         fresh = with_period(shares.compact_aggregate(silver)).repartition(*AGGREGATE_PARTITIONS)
-        scans = silver_scans(fresh)  # before caching: the plan that actually reads silver
-        fresh = fresh.persist(StorageLevel.MEMORY_AND_DISK)
-        warehouse.overwrite(fresh, agg_path, AGGREGATE_PARTITIONS)  # fills the cache gold is derived from
-        return scans, "all", fresh
+        scans = silver_scans(fresh)
+        warehouse.overwrite(fresh, agg_path, AGGREGATE_PARTITIONS, tag=tag)
+        return scans, "all", warehouse.committed_version(spark, agg_path, tag)
     if not weeks:
         return 0, "none", None
     months = months_of(weeks)
@@ -273,8 +274,8 @@ def refresh_aggregate(spark: SparkSession, cfg: dict, wh: str, silver_path: str,
     scans = silver_scans(fresh)
     replace = (f"(grouping_set <> {shares.ACTIVITY} AND period IN ({warehouse.sql_dates(weeks)})) OR "
                f"(grouping_set = {shares.ACTIVITY} AND period IN ({warehouse.sql_dates(months)}))")
-    fresh.write.format("delta").mode("overwrite").option("replaceWhere", replace).save(agg_path)
-    return scans, str(len(weeks)), None
+    warehouse.overwrite(fresh, agg_path, replace_where=replace, tag=tag)
+    return scans, str(len(weeks)), warehouse.committed_version(spark, agg_path, tag)
 
 
 def record_run(spark: SparkSession, cfg: dict, wh: str, version: int, scans: int, n_rows: int, tables: int,
@@ -325,7 +326,7 @@ def run_once(spark: SparkSession, cfg: dict) -> dict:
         return {"tables": [], "aggregate_rows": 0, "silver_scans": 0, "seconds": time.perf_counter() - started,
                 "weeks_rederived": "none", "silver_version": version}
     previous = None if last is None else last["silver_version"]
-    scans, weeks, agg = refresh_aggregate(spark, cfg, wh, silver_path, version, previous)
+    scans, weeks, agg_version = refresh_aggregate(spark, cfg, wh, silver_path, version, previous)
     if weeks == "none" and gold_complete(spark, cfg, wh, last):
         # New silver versions without new rows (a compaction): gold stays; the run is
         # recorded so the next one starts from this version.
@@ -333,9 +334,14 @@ def run_once(spark: SparkSession, cfg: dict) -> dict:
         print(f"summarize: silver versions {previous + 1}..{version} changed no rows; gold kept", flush=True)
         return {"tables": [], "aggregate_rows": 0, "silver_scans": 0, "seconds": time.perf_counter() - started,
                 "weeks_rederived": weeks, "silver_version": version}
-    if agg is None:  # some weeks kept from earlier runs: the whole table
-        agg = spark.read.format("delta").load(warehouse.table_path(wh, AGGREGATE)).persist(
-            StorageLevel.MEMORY_AND_DISK)
+    # Gold is derived from the aggregate as this run committed it (another run may have
+    # committed since), read back rather than kept from the write: a plan of one Delta
+    # scan instead of silver's whole lineage, which each of the few hundred queries
+    # below would otherwise analyse and match against the cache again.
+    reader = spark.read.format("delta")
+    if agg_version is not None:
+        reader = reader.option("versionAsOf", agg_version)
+    agg = reader.load(warehouse.table_path(wh, AGGREGATE)).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         n_rows, last_date = agg.agg(F.count(F.lit(1)), F.max("last_date")).first()
         if last_date is None:

@@ -261,12 +261,31 @@ def backoff(attempt: int) -> None:
     time.sleep(random.uniform(0.5, 2.0) * attempt)
 
 
-def overwrite(df: DataFrame, path: str, partition_by: list[str] | None = None) -> None:
-    """Replace a Delta table's contents in one atomic commit (readers see old or new)."""
-    writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+def overwrite(df: DataFrame, path: str, partition_by: list[str] | None = None, replace_where: str | None = None,
+              tag: str | None = None) -> None:
+    """Replace a Delta table's contents (or, with replace_where, the rows matching that
+    predicate) in one atomic commit: readers see old or new. tag goes into the commit's
+    userMetadata, where committed_version finds it."""
+    writer = df.write.format("delta").mode("overwrite")
+    writer = writer.option("replaceWhere", replace_where) if replace_where else writer.option("overwriteSchema", "true")
+    if tag:
+        writer = writer.option("userMetadata", tag)
     if partition_by:
         writer = writer.partitionBy(*partition_by)
     writer.save(path)
+
+
+def committed_version(spark: SparkSession, path: str, tag: str) -> int:
+    """The version of the commit a write tagged (overwrite's tag): what that write made,
+    even when another run has committed to the table since."""
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
+    found = (DeltaTable.forPath(spark, path).history().filter(F.col("userMetadata") == tag)
+             .select("version").first())  # one row: tags are unique
+    if found is None:
+        raise PipelineError(f"no commit tagged {tag} in {path}")
+    return found[0]
 
 
 def sql_dates(values) -> str:
