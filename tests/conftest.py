@@ -7,6 +7,7 @@ import yaml
 
 from jobs.common.cli import load_conf
 from jobs.common.session import build_session
+from tests.helpers import COLD_JVM_OPTIONS
 
 # Test-only Spark settings, in one place. The tests run hundreds of queries on a few
 # rows each: their cost is planning and Janino's compiling of generated code, not data.
@@ -40,9 +41,11 @@ def cfg():
 @pytest.fixture(scope="session")
 def subprocess_conf(tmp_path_factory):
     """A conf file with TEST_SPARK's settings, for a job started as `python -m jobs.X --conf F`
-    (the master, driver memory and shuffle partitions are the test's own flags)."""
+    (the master, driver memory and shuffle partitions are the test's own flags), its
+    driver a short-lived JVM beside this session's (COLD_JVM_OPTIONS)."""
     path = tmp_path_factory.mktemp("conf") / "test.yaml"
-    path.write_text(yaml.safe_dump({"spark": {"conf": TEST_SPARK["spark"]["conf"]}}))
+    conf = {**TEST_SPARK["spark"]["conf"], "spark.driver.extraJavaOptions": COLD_JVM_OPTIONS}
+    path.write_text(yaml.safe_dump({"spark": {"conf": conf}}))
     return path
 
 

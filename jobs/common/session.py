@@ -53,6 +53,22 @@ SPARK_PROVIDED = [
 DELTA_EXCLUDES = ",".join(SPARK_PROVIDED)
 
 
+def session_settings(spark_cfg: dict[str, Any]) -> dict[str, str]:
+    """The Spark settings of a conf's `spark` block: Delta's, the shuffle partitions, the
+    conf's own, the project's log settings for the driver's JVM (with any JVM options of
+    the conf's after them, not instead of them) and the UTC time zone."""
+    log4j = CONF_DIR / "log4j2.properties"
+    conf = {k: str(v) for k, v in (spark_cfg.get("conf") or {}).items()}
+    java_options = [f"-Dlog4j.configurationFile=file:{log4j}", conf.get("spark.driver.extraJavaOptions")]
+    return {
+        **DELTA_CONF,
+        "spark.sql.shuffle.partitions": str(spark_cfg.get("shuffle_partitions", 8)),
+        **conf,
+        "spark.driver.extraJavaOptions": " ".join(filter(None, java_options)),
+        "spark.sql.session.timeZone": "UTC",
+    }
+
+
 def build_session(cfg: dict[str, Any], app_name: str | None = None) -> SparkSession:
     """Build (or reuse) the SparkSession described by the `spark` block of a conf.
 
@@ -66,15 +82,7 @@ def build_session(cfg: dict[str, Any], app_name: str | None = None) -> SparkSess
         builder = builder.master(spark_cfg["master"])
     if spark_cfg.get("driver_memory"):
         builder = builder.config("spark.driver.memory", spark_cfg["driver_memory"])
-    log4j = CONF_DIR / "log4j2.properties"
-    settings = {
-        **DELTA_CONF,
-        "spark.sql.shuffle.partitions": str(spark_cfg.get("shuffle_partitions", 8)),
-        "spark.driver.extraJavaOptions": f"-Dlog4j.configurationFile=file:{log4j}",
-        **{k: str(v) for k, v in (spark_cfg.get("conf") or {}).items()},
-        "spark.sql.session.timeZone": "UTC",
-    }
-    for key, value in settings.items():
+    for key, value in session_settings(spark_cfg).items():
         builder = builder.config(key, value)
     resolve = bool(spark_cfg.get("delta_pip_packages", True))
     cached = cached_delta_jars() if resolve else None

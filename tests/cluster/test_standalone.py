@@ -30,7 +30,7 @@ import yaml
 
 from jobs.common.cli import CONF_DIR, load_conf
 from jobs.summarize import gold_table_names
-from tests.helpers import assert_same_gold, gold
+from tests.helpers import COLD_JVM_OPTIONS, assert_same_gold, gold
 from tools import package
 from tools.standalone import StandaloneCluster, spark_submit
 
@@ -38,12 +38,6 @@ pytestmark = pytest.mark.cluster  # `pytest -m "not cluster"` for a quicker loca
 
 KEY_ENV = "STATE_OF_AI_ACCOUNT_KEY"
 REQUESTS, SEED, LABEL_RATE, K_MIN = 3000, 11, 0.05, 2
-# Test-only JVM flags for the driver and the executors: three cold JVMs share this
-# machine's two cores for a run of a few minutes on a few thousand rows, where the
-# optimising JIT compiler (C2) and the parallel collector's threads cost more CPU than
-# they save (the cluster run: 132 s -> 95 s, its CPU time 3 min 55 s -> 2 min 13 s,
-# bench/results.md). The jobs' settings are conf/cluster.yaml's, unchanged.
-TEST_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 # Three months (13 ISO weeks): every share, cohort and fit has data, and bronze and
 # silver have 91 days to write rather than a year's 393.
 WINDOW = {"start": "2025-06-02", "end": "2025-08-31"}
@@ -55,7 +49,7 @@ def _submit(cluster, dist, python_env, conf, args, log, **popen):
     return spark_submit(
         cluster.url, archive, launcher, [args[0], "--conf", str(conf), "--shuffle-partitions", "4", *args[1:]],
         executor_memory="1g", driver_memory="1g", python_env=python_env["archive"],
-        extra_conf={"spark.driver.extraJavaOptions": TEST_JVM, "spark.executor.extraJavaOptions": TEST_JVM},
+        extra_conf={"spark.driver.extraJavaOptions": COLD_JVM_OPTIONS, "spark.executor.extraJavaOptions": COLD_JVM_OPTIONS},
         driver_python=str(python_env["python"]), env={KEY_ENV: key}, cwd=python_env["cwd"],
         popen={"stderr": open(log, "wb"), **popen},
     )

@@ -1,10 +1,10 @@
-"""jobs.common.session: settings for one phase of a job."""
+"""jobs.common.session: a session's settings, and settings for one phase of a job."""
 
 from __future__ import annotations
 
 import pytest
 
-from jobs.common.session import sql_settings
+from jobs.common.session import session_settings, sql_settings
 
 AQE = "spark.sql.adaptive.enabled"
 PARTITIONS = "spark.sql.shuffle.partitions"
@@ -31,3 +31,15 @@ def test_a_setting_the_session_did_not_have_is_unset_again_even_after_an_error(s
             assert spark.conf.get(UNSET) == "1234"
             raise RuntimeError("inside")
     assert spark.conf.get(UNSET) == default
+
+
+def test_a_confs_driver_jvm_options_come_after_the_log_settings_not_instead_of_them():
+    log = "-Dlog4j.configurationFile=file:"
+    plain = session_settings({"conf": {"spark.ui.enabled": "false"}, "shuffle_partitions": 3})
+    assert plain["spark.driver.extraJavaOptions"].startswith(log) and " " not in plain["spark.driver.extraJavaOptions"]
+    assert (plain["spark.ui.enabled"], plain["spark.sql.shuffle.partitions"]) == ("false", "3")
+    options = session_settings({"conf": {"spark.driver.extraJavaOptions": "-XX:+UseSerialGC -Da=b"}})
+    first, *rest = options["spark.driver.extraJavaOptions"].split(" ")
+    assert first.startswith(log) and first.endswith("conf/log4j2.properties") and rest == ["-XX:+UseSerialGC", "-Da=b"]
+    # the time zone is the project's whatever the conf says
+    assert session_settings({"conf": {"spark.sql.session.timeZone": "Europe/Paris"}})["spark.sql.session.timeZone"] == "UTC"
