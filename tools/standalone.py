@@ -57,11 +57,15 @@ def cluster_env(extra: dict | None = None) -> dict:
 
 @dataclass
 class StandaloneCluster:
-    """One master and `workers` workers, each a JVM started with spark-class."""
+    """One master and `workers` workers, each a JVM started with spark-class.
+
+    daemon_java_options: JVM options of the master and the workers themselves
+    (SPARK_DAEMON_JAVA_OPTS), not of the executors they start."""
 
     workers: int = 2
     cores: int = 1
     memory: str = "1g"
+    daemon_java_options: str | None = None
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="state-of-ai-cluster-")))
     processes: list[subprocess.Popen] = field(default_factory=list)
     port: int = 0
@@ -76,7 +80,8 @@ class StandaloneCluster:
         with open(log, "wb") as out:
             self.processes.append(subprocess.Popen(
                 [str(spark_home() / "bin" / "spark-class"), *args],
-                stdout=out, stderr=subprocess.STDOUT, env=cluster_env(), cwd=self.root,
+                stdout=out, stderr=subprocess.STDOUT, cwd=self.root,
+                env=cluster_env({"SPARK_DAEMON_JAVA_OPTS": self.daemon_java_options} if self.daemon_java_options else None),
                 start_new_session=True,  # its own process group: stop() kills the JVM and its children
             ))
         return log

@@ -55,6 +55,11 @@ def _submit(cluster, dist, python_env, conf, args, log, **popen):
     )
 
 
+def _argv(pid: int) -> list[str]:
+    """A running process's command line."""
+    return (Path("/proc") / str(pid) / "cmdline").read_bytes().decode(errors="replace").split("\0")
+
+
 def _interpreters_running(script) -> list[str]:
     """argv[0] of every process running `script` (the driver's Python under spark-submit)."""
     found = []
@@ -140,7 +145,8 @@ def cluster_run(local_run, python_env, tmp_path_factory):
     conf_path.write_text(yaml.safe_dump(conf))
     raw, wh = local_run["root"] / "raw", root / "warehouse"  # the same files as the local run
     result = {"raw": raw, "warehouse": wh, "killed": [], "stdout": []}
-    with StandaloneCluster(workers=2, cores=1, memory="1g", root=root / "cluster") as cluster:
+    with StandaloneCluster(workers=2, cores=1, memory="1g", root=root / "cluster",
+                           daemon_java_options=COLD_JVM_OPTIONS) as cluster:
         pipe = _submit(cluster, dist, python_env, conf_path, [
             "pipeline", "--events", str(raw / "events"), "--labels", str(raw / "labels"), "--warehouse", str(wh),
         ], root / "pipeline.log", stdout=subprocess.PIPE, text=True)
@@ -151,6 +157,8 @@ def cluster_run(local_run, python_env, tmp_path_factory):
                 result["driver_interpreters"] = _interpreters_running(dist[1])
                 executors = cluster.executor_pids()
                 result["executors_before"] = executors
+                jvms = {"driver": [pipe.pid], "executor": executors, "daemon": [p.pid for p in cluster.processes]}
+                result["jvm_argv"] = {role: [_argv(pid) for pid in pids] for role, pids in jvms.items()}
                 if executors:
                     os.kill(executors[0], signal.SIGKILL)  # the fault: an executor dies mid-job
                     result["killed"].append(executors[0])
@@ -176,6 +184,15 @@ def test_cluster_jobs_succeed(cluster_run):
 
 def test_the_driver_ran_on_the_unpacked_environment(cluster_ok, python_env):
     assert cluster_ok["driver_interpreters"] == [str(python_env["python"])]
+
+
+def test_every_jvm_of_the_cluster_run_had_the_test_flags(cluster_ok):
+    # the driver (spark-submit's JVM), both executors, the master and both workers
+    argv = cluster_ok["jvm_argv"]
+    assert [len(argv[role]) for role in ("driver", "executor", "daemon")] == [1, 2, 3]
+    for role, processes in argv.items():
+        for args in processes:
+            assert args[0].endswith("java") and set(COLD_JVM_OPTIONS.split()) <= set(args), (role, args[:8])
 
 
 def test_an_executor_was_killed_and_the_job_recovered(cluster_run):
