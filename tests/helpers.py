@@ -12,10 +12,11 @@ import pandas as pd
 RAW_ACCOUNT = "raw-account-id-7f3a"
 
 # Test-only flags for the JVMs a test starts besides the session's (a job's driver in a
-# process of its own, the cluster test's driver and executors): each lives a minute or
-# two and shares the two cores with another JVM, so the optimising JIT compiler (C2) and
-# a parallel collector's threads cost more CPU than they return. Measured in
-# bench/results.md (the cluster run 132 s -> 95 s; the concurrency test 126 s -> 108 s).
+# process of its own; the cluster test's driver, executors, master and workers): each
+# lives a minute or two and shares the two cores with other JVMs, so the optimising JIT
+# compiler (C2) and a parallel collector's threads cost more CPU than they return.
+# Measured in bench/results.md (the cluster run 132 s -> 95 s; the concurrency test
+# 126 s -> 108 s).
 # The long-lived session keeps the JVM's defaults: C1 alone was slower there.
 COLD_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 

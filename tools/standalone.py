@@ -65,8 +65,8 @@ class StandaloneCluster:
     workers: int = 2
     cores: int = 1
     memory: str = "1g"
-    daemon_java_options: str | None = None
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="state-of-ai-cluster-")))
+    daemon_java_options: str | None = None
     processes: list[subprocess.Popen] = field(default_factory=list)
     port: int = 0
     webui_port: int = 0
