@@ -65,11 +65,11 @@ def _interpreters_running(script) -> list[str]:
     found = []
     for entry in Path("/proc").iterdir():
         try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0") if entry.name.isdigit() else []
+            argv = _argv(int(entry.name)) if entry.name.isdigit() else []
         except OSError:
             continue
-        if len(argv) > 1 and argv[1].decode(errors="replace") == str(script):
-            found.append(argv[0].decode(errors="replace"))
+        if len(argv) > 1 and argv[1] == str(script):
+            found.append(argv[0])
     return found
 
 
