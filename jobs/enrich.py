@@ -29,7 +29,7 @@ from jobs.common.cli import (
     spark_overrides,
 )
 from jobs.common.session import build_session
-from transforms import enrich
+from transforms import enrich, tables
 
 STATE_SCHEMA = T.StructType([
     T.StructField("enrich_run_id", T.StringType(), False),
@@ -237,7 +237,9 @@ def write_silver(spark: SparkSession, cfg: dict, events: DataFrame, labels: Data
     # then one shuffle on event_date makes a few files per day instead of one per day and task.
     if not broadcast_labels:
         silver = warehouse.by_day(silver, warehouse.files_per_day(cfg))
-    writer = silver.write.format("delta").mode("overwrite").partitionBy("event_date")
+    # The table's properties take effect when this write creates it (an existing table keeps its own).
+    writer = (silver.write.format("delta").mode("overwrite").partitionBy("event_date")
+              .options(**tables.table_properties("silver/events")))
     if replace_where is None:
         writer = writer.option("overwriteSchema", "true")
     else:

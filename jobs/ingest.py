@@ -31,7 +31,7 @@ from jobs.common.cli import (
     spark_overrides,
 )
 from jobs.common.session import build_session, sql_settings
-from transforms import enrich, schema, validate
+from transforms import enrich, schema, tables, validate
 from transforms.formats import gateway, litellm, openrouter, otel
 
 RUNS_SCHEMA = T.StructType([
@@ -311,7 +311,7 @@ def ingest_one(
     raw, input_format, read_as = read_raw(spark, path, fields, f"--{kind}", input_format, cfg, new)
     if raw is None:
         return Accounting(kind, input_format=input_format, files=read_as, unchanged_files=len(seen))
-    warehouse.ensure_table(spark, bronze_path, bronze_schema, partition_by)
+    warehouse.ensure_table(spark, bronze_path, bronze_schema, partition_by, tables.table_properties(f"bronze/{kind}"))
     warehouse.ensure_table(spark, quarantine_path, schema.QUARANTINE_SCHEMA)
     broadcast_rows = int(cfg.get("ingest", {}).get("broadcast_duplicate_keys", 2_000_000))
     attempts = warehouse.max_attempts(cfg)

@@ -164,9 +164,10 @@ def append(df: DataFrame, path: str, partition_by: list[str] | None = None, merg
     writer.save(path)
 
 
-def ensure_table(spark: SparkSession, path: str, schema, partition_by: list[str] | None = None) -> None:
-    """Create an empty Delta table with this schema unless one exists, and add the columns
-    an older version of the table lacks.
+def ensure_table(spark: SparkSession, path: str, schema, partition_by: list[str] | None = None,
+                 properties: dict[str, str] | None = None) -> None:
+    """Create an empty Delta table with this schema (and these table properties) unless one
+    exists, and add the columns an older version of the table lacks.
 
     A run creates every table it writes before its first data commit, so two first runs
     on an empty warehouse do not race to create a table with their data: when both
@@ -180,6 +181,8 @@ def ensure_table(spark: SparkSession, path: str, schema, partition_by: list[str]
         builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema)
         if partition_by:
             builder = builder.partitionedBy(*partition_by)
+        for key, value in (properties or {}).items():
+            builder = builder.property(key, value)
         try:
             builder.execute()
             break

@@ -1,6 +1,10 @@
-"""jobs.common.warehouse: finding the version a tagged write committed."""
+"""jobs.common.warehouse: finding the version a tagged write committed; the big tables' statistics."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import pytest
 
@@ -22,3 +26,31 @@ def test_a_tagged_write_is_found_at_its_own_version_after_later_commits(spark, t
     assert sorted(r.id for r in at_second.collect()) == [2, 3]
     with pytest.raises(PipelineError, match="no commit tagged third"):
         warehouse.committed_version(spark, path, "third")
+
+
+def _file_stats(table: Path) -> dict[str, dict]:
+    """The statistics of every file a table's commits added, by file, read from its JSON log (no Spark)."""
+    found = {}
+    for commit in sorted((table / "_delta_log").glob("*.json")):
+        for line in commit.read_text().splitlines():
+            added = json.loads(line).get("add")
+            if added and added.get("stats"):
+                found[unquote(added["path"])] = json.loads(added["stats"])
+    return found
+
+
+@pytest.mark.parametrize("name", ["bronze/events", "silver/events"])
+def test_the_big_tables_keep_min_max_statistics_for_the_time_of_a_request_only(generated_warehouse, spark, name):
+    from pyspark.sql import functions as F
+
+    table = Path(generated_warehouse["warehouse"]) / name
+    stats = _file_stats(table)
+    # created_at only: not the 32 first columns of Delta's default
+    assert {tuple(sorted(s.get("minValues", {}))) for s in stats.values()} == {("created_at",)}
+    assert {tuple(sorted(s.get("nullCount", {}))) for s in stats.values()} == {("created_at",)}
+    # every file still has its row count: over the table's files, its rows (counted by a
+    # scan, not from the statistics: a filter on a column without them)
+    rows = spark.read.format("delta").load(str(table))
+    live = [unquote(urlparse(f).path)[len(str(table)) + 1:] for f in rows.inputFiles()]
+    assert len(live) > 1
+    assert sum(stats[f]["numRecords"] for f in live) == rows.filter(F.col("generation_id").isNotNull()).count()
