@@ -36,7 +36,7 @@ from jobs.common.cli import (
 )
 from jobs.common.session import build_session, sql_settings
 from transforms import cohorts, economics, enrich, shares, signals
-from transforms.tables import GOLD_TABLES
+from transforms.tables import GOLD_TABLES, table_properties
 
 RUNS_SCHEMA = T.StructType([
     T.StructField("summarize_run_id", T.StringType(), False),
@@ -257,7 +257,7 @@ def refresh_aggregate(spark: SparkSession, cfg: dict, wh: str, silver_path: str,
         # Rows of a period together: one file per period in the table, not one per period and task.
         fresh = with_period(shares.compact_aggregate(silver)).repartition(*AGGREGATE_PARTITIONS)
         scans = silver_scans(fresh)
-        warehouse.overwrite(fresh, agg_path, AGGREGATE_PARTITIONS, tag=tag)
+        warehouse.overwrite(fresh, agg_path, AGGREGATE_PARTITIONS, tag=tag, properties=table_properties(AGGREGATE))
         return scans, "all", warehouse.committed_version(spark, agg_path, tag)
     if not weeks:
         return 0, "none", None

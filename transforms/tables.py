@@ -28,15 +28,20 @@ def warehouse_tables() -> list[str]:
 
 
 # The columns Delta keeps min/max statistics for (`delta.dataSkippingStatsColumns`,
-# set when a table is created) in the two big tables. Both are partitioned by
-# event_date, so a file holds one day: within it the time of day is what statistics
-# can still skip by, while ids, hashes and names (every day holds all of them) skip
-# nothing. Delta's default, the first 32 columns, cost a fifth of each big write
-# (bench/results.md). The row count of every file is kept either way.
-STATS_COLUMNS = {"bronze/events": ["created_at"], "silver/events": ["created_at"]}
+# set when a table is created) in the big tables. bronze/events and silver/events are
+# partitioned by event_date, so a file holds one day: within it the time of day is what
+# statistics can still skip by, while ids, hashes and names (every day holds all of them)
+# skip nothing. The aggregate is only ever read whole or by its partitions: none. Delta's
+# default, the first 32 columns, cost a fifth of each big write (bench/results.md). The
+# row count of every file is kept either way.
+STATS_COLUMNS = {"bronze/events": ["created_at"], "silver/events": ["created_at"], "silver/weekly_aggregate": []}
 
 
 def table_properties(name: str) -> dict[str, str]:
     """The Delta table properties a table of the warehouse is created with (name as in warehouse_tables)."""
-    columns = STATS_COLUMNS.get(name)
-    return {"delta.dataSkippingStatsColumns": ",".join(columns)} if columns else {}
+    if name not in STATS_COLUMNS:
+        return {}
+    columns = STATS_COLUMNS[name]
+    if not columns:
+        return {"delta.dataSkippingNumIndexedCols": "0"}
+    return {"delta.dataSkippingStatsColumns": ",".join(columns)}

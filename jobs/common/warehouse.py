@@ -265,11 +265,12 @@ def backoff(attempt: int) -> None:
 
 
 def overwrite(df: DataFrame, path: str, partition_by: list[str] | None = None, replace_where: str | None = None,
-              tag: str | None = None) -> None:
+              tag: str | None = None, properties: dict[str, str] | None = None) -> None:
     """Replace a Delta table's contents (or, with replace_where, the rows matching that
     predicate) in one atomic commit: readers see old or new. tag goes into the commit's
-    userMetadata, where committed_version finds it."""
-    writer = df.write.format("delta").mode("overwrite")
+    userMetadata, where committed_version finds it. properties: the table's properties
+    when this write creates it (an existing table keeps its own)."""
+    writer = df.write.format("delta").mode("overwrite").options(**(properties or {}))
     writer = writer.option("replaceWhere", replace_where) if replace_where else writer.option("overwriteSchema", "true")
     if tag:
         writer = writer.option("userMetadata", tag)
