@@ -237,14 +237,8 @@ def write_silver(spark: SparkSession, cfg: dict, events: DataFrame, labels: Data
     # then one shuffle on event_date makes a few files per day instead of one per day and task.
     if not broadcast_labels:
         silver = warehouse.by_day(silver, warehouse.files_per_day(cfg))
-    # The table's properties take effect when this write creates it (an existing table keeps its own).
-    writer = (silver.write.format("delta").mode("overwrite").partitionBy("event_date")
-              .options(**tables.table_properties("silver/events")))
-    if replace_where is None:
-        writer = writer.option("overwriteSchema", "true")
-    else:
-        writer = writer.option("replaceWhere", replace_where)
-    writer.save(silver_path)
+    warehouse.overwrite(silver, silver_path, ["event_date"], replace_where=replace_where,
+                        properties=tables.table_properties("silver/events"))
     return observed.get
 
 
