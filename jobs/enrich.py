@@ -28,7 +28,7 @@ from jobs.common.cli import (
     run_cli,
     spark_overrides,
 )
-from jobs.common.session import build_session
+from jobs.common.session import build_session, local_frame
 from transforms import enrich, tables
 
 STATE_SCHEMA = T.StructType([
@@ -152,11 +152,9 @@ def run_once(spark: SparkSession, cfg: dict) -> dict:
     rows, n_dates = int(observed["rows"]), int(observed["dates"])
     unknown = unknown_models(spark, silver_path, dates) if observed["unknown_rows"] else []
     warehouse.append(
-        spark.createDataFrame(
-            [(cfg.get("run_id") or warehouse.new_run_id(), dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
-              events_v, labels_v, n_dates, rows)],
-            STATE_SCHEMA,
-        ),
+        local_frame(spark, [(cfg.get("run_id") or warehouse.new_run_id(),
+                             dt.datetime.now(dt.timezone.utc).replace(tzinfo=None), events_v, labels_v, n_dates, rows)],
+                    STATE_SCHEMA),
         warehouse.table_path(wh, "ops/enrich_state"),
     )
     print(f"enrich: {'full rebuild' if dates is None else 'incremental'}, dates={n_dates} rows={rows}", flush=True)
@@ -184,7 +182,7 @@ def read_bronze(spark: SparkSession, wh: str) -> tuple[DataFrame, DataFrame, int
     if labels_v >= 0:
         labels = spark.read.format("delta").option("versionAsOf", labels_v).load(lab_path)
     else:
-        labels = spark.createDataFrame([], "generation_id string, category string, confidence double")
+        labels = local_frame(spark, [], "generation_id string, category string, confidence double")
     return events, labels, events_v, labels_v
 
 

@@ -31,7 +31,7 @@ from jobs.common.cli import (
     run_cli,
     spark_overrides,
 )
-from jobs.common.session import build_session
+from jobs.common.session import build_session, local_frame
 from transforms import enrich
 from transforms.synthetic import rows as synthetic
 from transforms.synthetic.plan import ModelInfo, Plan, alias_table, build_plan, mix, normalised
@@ -69,7 +69,7 @@ def taxonomy_paths(spark: SparkSession) -> dict[str, list[str]]:
     enrich applies to labels (transforms.enrich.taxonomy_bucket: the longest prefix)."""
     paths = [p for p in (CONF_DIR / "google_nl_content_categories_v2.txt").read_text(encoding="utf-8").splitlines()
              if p]
-    frame = spark.createDataFrame(list(enumerate(paths)), "position int, category_path string")
+    frame = local_frame(spark, list(enumerate(paths)), "position int, category_path string")
     rows = enrich.taxonomy_bucket(frame, reference.load_taxonomy(spark)).collect()  # one row per path: ~600
     out: dict[str, list[str]] = {}
     for row in sorted(rows, key=lambda r: r["position"]):
@@ -114,7 +114,10 @@ def plan_tables(spark: SparkSession, plan: Plan, params: dict) -> dict:
          i.price_prompt, i.price_completion, i.price_cache, i.price_cache is not None)
         for m, i in plan.models.items()
     ]
-    df = spark.createDataFrame
+
+    def df(rows, schema):
+        return local_frame(spark, rows, schema)
+
     return {
         "model": (df(model_rows, f"week_idx int, {ALIAS_SCHEMA}"), k_model),
         "category": (df(cat_rows, f"family string, month_idx int, {ALIAS_SCHEMA}"), k_cat),

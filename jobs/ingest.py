@@ -30,7 +30,7 @@ from jobs.common.cli import (
     run_cli,
     spark_overrides,
 )
-from jobs.common.session import build_session, sql_settings
+from jobs.common.session import build_session, local_frame, sql_settings
 from transforms import enrich, schema, tables, validate
 from transforms.formats import gateway, litellm, openrouter, otel
 
@@ -398,7 +398,7 @@ def record_run(spark: SparkSession, wh: str, run_id: str, path: str, acc: Accoun
            [(f.path, f.size, f.modified_ms) for f in acc.files_read])
     path = warehouse.table_path(wh, "ops/ingest_runs")
     warehouse.ensure_table(spark, path, RUNS_SCHEMA)
-    warehouse.append(spark.createDataFrame([row], RUNS_SCHEMA), path)
+    warehouse.append(local_frame(spark, [row], RUNS_SCHEMA), path)
 
 
 def run(spark: SparkSession, cfg: dict) -> dict[str, Accounting]:

@@ -34,7 +34,7 @@ from jobs.common.cli import (
     run_cli,
     spark_overrides,
 )
-from jobs.common.session import build_session, sql_settings
+from jobs.common.session import build_session, local_frame, sql_settings
 from transforms import cohorts, economics, enrich, shares, signals
 from transforms.tables import GOLD_TABLES, table_properties
 
@@ -152,7 +152,7 @@ def cohort_signals(spark: SparkSession, cfg: dict, cells: DataFrame, published: 
     name = "cohort_signals" if key == "model" else f"cohort_signals_{key}"
     print(f"summarize: {name}: {len(pairs) + len(candidates)} cells tested, {int(table['passes'].sum())} signal(s) "
           f"pass at q <= {c.get('fdr_level', 0.05)}")
-    return spark.createDataFrame(signals.records(table), signals.schema(key))
+    return local_frame(spark, signals.records(table), signals.schema(key))
 
 
 def economics_tables(spark: SparkSession, cfg: dict, agg: DataFrame) -> dict[str, DataFrame]:
@@ -169,7 +169,7 @@ def economics_tables(spark: SparkSession, cfg: dict, agg: DataFrame) -> dict[str
         "category_cost_usage": economics.category_cost_usage(cube, e.get("category_cost_threshold"),
                                                              e.get("category_usage_threshold")),
         "model_cost_usage": models,
-        "price_elasticity": spark.createDataFrame(economics.elasticity_rows(models_pdf, panel_pdf, min_requests),
+        "price_elasticity": local_frame(spark, economics.elasticity_rows(models_pdf, panel_pdf, min_requests),
                                                    economics.ELASTICITY_SCHEMA),
     }
 
@@ -282,11 +282,10 @@ def record_run(spark: SparkSession, cfg: dict, wh: str, version: int, scans: int
                seconds: float) -> None:
     """Append a completed run to ops/summarize_runs (after every gold table has committed)."""
     warehouse.append(
-        spark.createDataFrame(
-            [(cfg.get("run_id") or warehouse.new_run_id(), dt.datetime.now(dt.timezone.utc).replace(tzinfo=None), version,
-              scans, n_rows, tables, seconds, gold_settings(cfg))],
-            RUNS_SCHEMA,
-        ),
+        local_frame(spark, [(cfg.get("run_id") or warehouse.new_run_id(),
+                             dt.datetime.now(dt.timezone.utc).replace(tzinfo=None), version, scans, n_rows, tables,
+                             seconds, gold_settings(cfg))],
+                    RUNS_SCHEMA),
         warehouse.table_path(wh, "ops/summarize_runs"),
         merge_schema=True,  # gold_settings joined the table later
     )

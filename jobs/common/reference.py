@@ -15,6 +15,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from jobs.common.cli import CONF_DIR, PipelineError
+from jobs.common.session import local_frame
 
 MODELS_SCHEMA = T.StructType([
     T.StructField("model", T.StringType(), False),
@@ -96,19 +97,19 @@ def model_rows(path: Path) -> list[tuple]:
 
 def load_models(spark: SparkSession, path: str | Path | None = None) -> DataFrame:
     """The model catalog as a small DataFrame (default conf/models.csv)."""
-    return spark.createDataFrame(model_rows(Path(path or CONF_DIR / "models.csv")), MODELS_SCHEMA)
+    return local_frame(spark, model_rows(Path(path or CONF_DIR / "models.csv")), MODELS_SCHEMA)
 
 
 def load_taxonomy(spark: SparkSession, path: str | Path | None = None) -> DataFrame:
     """Taxonomy prefix rules (default conf/taxonomy.csv)."""
     rows = _read(Path(path or CONF_DIR / "taxonomy.csv"), "taxonomy")
-    return spark.createDataFrame([(r["prefix"], r["bucket"]) for r in rows], TAXONOMY_SCHEMA)
+    return local_frame(spark, [(r["prefix"], r["bucket"]) for r in rows], TAXONOMY_SCHEMA)
 
 
 def load_regions(spark: SparkSession, path: str | Path | None = None) -> DataFrame:
     """Country -> region (default conf/regions.csv)."""
     rows = _read(Path(path or CONF_DIR / "regions.csv"), "regions")
-    return spark.createDataFrame([(r["country"], r["region"]) for r in rows], REGIONS_SCHEMA)
+    return local_frame(spark, [(r["country"], r["region"]) for r in rows], REGIONS_SCHEMA)
 
 
 ALIAS_SCHEMA = T.StructType([
@@ -147,4 +148,4 @@ def load_aliases(spark: SparkSession, models_path: str | Path | None = None,
     """The alias table (default conf/model_aliases.csv) plus the catalog's own names, as a small DataFrame."""
     models = model_rows(Path(models_path or CONF_DIR / "models.csv"))
     rows = alias_rows(models, Path(aliases_path or CONF_DIR / "model_aliases.csv"))
-    return spark.createDataFrame(rows, ALIAS_SCHEMA)
+    return local_frame(spark, rows, ALIAS_SCHEMA)

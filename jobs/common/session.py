@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pyspark.logger import PySparkLogger
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from jobs.common.cli import CONF_DIR
 
@@ -170,3 +170,26 @@ def remember_delta_jars(spark_jars: str) -> None:
         tmp.replace(record)  # atomic: a concurrent start reads the old record or the new one
     except OSError:
         pass
+
+
+def local_frame(spark: SparkSession, rows, schema) -> DataFrame:
+    """A DataFrame of a few rows the driver holds (the reference tables, a run's record in
+    ops/, the signals and fits computed on the driver), `schema` a StructType or a DDL
+    string.
+
+    The rows go to the JVM as one Arrow batch and become a local relation there.
+    `createDataFrame` of a Python list builds a pickled RDD instead: every query that
+    reads the frame then starts a Python worker process to unpickle it (on a cluster, on
+    an executor), about 4 s for the first and 0.3-0.4 s each after (bench/results.md).
+    Naive datetimes are read as UTC, the pipeline's time zone.
+    """
+    import pyarrow as pa
+    from pyspark.sql import types as T
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    struct = T.StructType.fromDDL(schema) if isinstance(schema, str) else schema
+    arrow = to_arrow_schema(struct)
+    rows = list(rows)
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(struct.fields)
+    table = pa.Table.from_arrays([pa.array(list(c), type=f.type) for c, f in zip(columns, arrow, strict=True)], schema=arrow)
+    return spark.createDataFrame(table, struct)

@@ -1,10 +1,16 @@
-"""jobs.common.session: a session's settings, and settings for one phase of a job."""
+"""jobs.common.session: a session's settings, settings for one phase of a job, and small
+DataFrames of the driver's rows."""
 
 from __future__ import annotations
 
-import pytest
+import contextlib
+import datetime as dt
+import io
 
-from jobs.common.session import session_settings, sql_settings
+import pytest
+from pyspark.sql import types as T
+
+from jobs.common.session import local_frame, session_settings, sql_settings
 
 AQE = "spark.sql.adaptive.enabled"
 PARTITIONS = "spark.sql.shuffle.partitions"
@@ -43,3 +49,41 @@ def test_a_confs_driver_jvm_options_come_after_the_log_settings_not_instead_of_t
     assert first.startswith(log) and first.endswith("conf/log4j2.properties") and rest == ["-XX:+UseSerialGC", "-Da=b"]
     # the time zone is the project's whatever the conf says
     assert session_settings({"conf": {"spark.sql.session.timeZone": "Europe/Paris"}})["spark.sql.session.timeZone"] == "UTC"
+
+
+def physical_plan(df) -> str:
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):  # explain() prints; there is no public API returning the plan
+        df.explain(mode="simple")
+    return buffer.getvalue()
+
+
+def test_a_local_frame_holds_the_rows_typed_as_given_in_a_local_relation(spark):
+    schema = T.StructType([
+        T.StructField("run", T.StringType(), False), T.StructField("at", T.TimestampType(), False),
+        T.StructField("day", T.DateType(), True), T.StructField("rows", T.LongType(), True),
+        T.StructField("share", T.DoubleType(), True), T.StructField("ok", T.BooleanType(), True),
+        T.StructField("reasons", T.MapType(T.StringType(), T.LongType()), True),
+        T.StructField("files", T.ArrayType(T.StructType([T.StructField("path", T.StringType()),
+                                                         T.StructField("size", T.LongType())])), True),
+    ])
+    at = dt.datetime(2025, 5, 5, 12, 30, 1, 250)  # naive, UTC: the session's time zone
+    rows = [("r1", at, dt.date(2025, 5, 5), 2**40, 0.25, True, {"missing_model": 3}, [("a.jsonl", 10)]),
+            ("r2", at, None, None, None, None, None, None)]
+    df = local_frame(spark, rows, schema)
+    assert df.schema == schema  # the nullability as given, too
+    got = sorted((r.run, r.at, r.day, r.rows, r.share, r.ok, r.reasons,
+                  r.files and [(f.path, f.size) for f in r.files]) for r in df.collect())
+    assert got == rows
+    # the timestamp is that UTC instant, not the driver's local wall time
+    assert df.filter("run = 'r1'").selectExpr("unix_micros(at)").first()[0] == 1746448201000250
+    # the rows are in the plan itself: no RDD of pickled rows (a Python worker) behind it
+    plan = physical_plan(df.filter("rows > 0"))
+    assert "LocalTableScan" in plan and "ExistingRDD" not in plan
+
+
+def test_a_local_frame_from_no_rows_and_a_ddl_schema_and_a_row_of_the_wrong_width(spark):
+    empty = local_frame(spark, [], "generation_id string, confidence double")
+    assert (empty.schema.simpleString(), empty.count()) == ("struct<generation_id:string,confidence:double>", 0)
+    with pytest.raises(ValueError):
+        local_frame(spark, [("g1", 0.5, "extra")], "generation_id string, confidence double")
