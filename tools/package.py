@@ -41,12 +41,13 @@ ENV_ALIAS = "environment"
 ENV_PYTHON = f"./{ENV_ALIAS}/bin/python"
 PROJECT = "state-of-ai"
 # The project's requirements the environment leaves out, and why: it carries what the
-# Spark jobs import (pyyaml, numpy, scipy, pandas, delta-spark's Python API), nothing else.
+# Spark jobs import (pyyaml, numpy, scipy, pandas, pyarrow, delta-spark's Python API),
+# nothing else. pyarrow is the driver's: jobs.common.session.local_frame hands the small
+# tables the driver builds to the JVM as Arrow batches.
 ENV_LEAVES_OUT = {
     "pyspark": "the cluster's Spark provides it (spark-submit puts its pyspark.zip and py4j on the path)",
     "matplotlib": "the report is drawn off the cluster: jobs.plot needs no Spark",
     "deltalake": "jobs.plot and jobs.export read gold with delta-rs, off the cluster",
-    "pyarrow": "deltalake's reader needs it; the jobs' toPandas of a few hundred rows does not",
 }
 
 LAUNCHER = '''"""spark-submit entry point: `spark-submit --py-files state_of_ai.zip main.py JOB [ARGS]`.

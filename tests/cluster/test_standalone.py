@@ -83,7 +83,7 @@ def _unpacked_env(root: Path) -> dict:
     python = cwd / package.ENV_PYTHON
     probe = subprocess.run(
         [str(python), "-c", "import importlib.util as u, json; print(json.dumps({m: (u.find_spec(m) or None) and "
-         "u.find_spec(m).origin for m in ['yaml', 'numpy', 'scipy', 'pandas', 'delta', 'pyspark']}))"],
+         "u.find_spec(m).origin for m in ['yaml', 'numpy', 'scipy', 'pandas', 'pyarrow', 'delta', 'pyspark']}))"],
         cwd=cwd, env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True, check=True)
     return {"archive": archive, "cwd": cwd, "python": python, "origins": json.loads(probe.stdout)}
 
@@ -105,7 +105,7 @@ def python_env(python_env_building, local_run):
 def test_the_packed_environment_holds_what_the_jobs_import_and_no_spark(python_env):
     origins = python_env["origins"]
     inside = str(python_env["cwd"] / package.ENV_ALIAS)
-    for module in ["yaml", "numpy", "scipy", "pandas", "delta"]:
+    for module in ["yaml", "numpy", "scipy", "pandas", "pyarrow", "delta"]:
         assert origins[module] and origins[module].startswith(inside), (module, origins[module])
     # pyspark is the cluster's: spark-submit puts its pyspark.zip on the driver's path
     assert origins["pyspark"] is None

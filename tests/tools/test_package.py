@@ -12,11 +12,12 @@ from tools import package
 def test_the_environment_pins_what_the_jobs_import_at_the_installed_versions():
     pins = dict(line.split("==") for line in package.env_requirements())
     # what the Spark jobs import, and what pandas and delta-spark need in turn
-    for name in ["pyyaml", "numpy", "scipy", "pandas", "delta-spark", "python-dateutil", "importlib-metadata"]:
+    for name in ["pyyaml", "numpy", "scipy", "pandas", "pyarrow", "delta-spark", "python-dateutil",
+                 "importlib-metadata"]:
         assert pins[name] == metadata.version(name), name
     # the cluster's Spark provides pyspark (delta-spark requires it: not followed), and
     # the reading and drawing side stays off the cluster
-    assert not {"pyspark", "py4j", "matplotlib", "deltalake", "pyarrow"} & set(pins)
+    assert not {"pyspark", "py4j", "matplotlib", "deltalake"} & set(pins)
     # the dev tools are an extra, not a run-time requirement
     assert not {"pytest", "chispa", "duckdb", "venv-pack"} & set(pins)
 
