@@ -14,6 +14,7 @@ import pytest
 
 from jobs import ingest
 from jobs.common.cli import PROJECT_ROOT, PipelineError
+from jobs.common.session import local_frame
 from tests.helpers import latest_version
 
 
@@ -251,7 +252,7 @@ def test_by_day_spreads_a_day_over_at_most_files_per_day_tasks(spark):
     from jobs.common.warehouse import by_day
 
     rows = [(f"g{i}", f"2025-05-0{1 + i % 2}") for i in range(400)]
-    df = spark.createDataFrame(rows, "generation_id string, day string").selectExpr(
+    df = local_frame(spark, rows, "generation_id string, day string").selectExpr(
         "generation_id", "cast(day as date) as event_date")
     spread = by_day(df, 3).selectExpr("event_date", "spark_partition_id() as task")
     per_day = {r["event_date"].day: r["tasks"] for r in

@@ -6,6 +6,7 @@ import datetime as dt
 
 from chispa import assert_approx_df_equality
 
+from jobs.common.session import local_frame
 from transforms import cohorts
 
 ACTIVITY = "account_key string, model string, month date"
@@ -36,9 +37,10 @@ def test_known_matrix_with_gap_censoring_and_suppression(spark):
         # Cohort Feb: 9 accounts, all active again in Mar: the whole cohort is suppressed.
         + accounts("b", 9, "x", [m(2), m(3)])
     )
-    df = spark.createDataFrame(rows, ACTIVITY)
+    df = local_frame(spark, rows, ACTIVITY)
     out = cohorts.cohort_retention(df, "model", m(4), k_min=10).drop("data_end_month")
-    expected = spark.createDataFrame(
+    expected = local_frame(
+        spark,
         [
             ("x", m(1), 0, 20, 20, 1.0, False),
             ("x", m(1), 1, 20, 12, 0.6, False),
@@ -56,11 +58,11 @@ def test_known_matrix_with_gap_censoring_and_suppression(spark):
 
 def test_non_monotone_curve_from_returns(spark):
     rows = accounts("a", 10, "x", [m(1), m(3)]) + accounts("c", 10, "x", [m(1), m(2)])
-    out = cohorts.cohort_retention(spark.createDataFrame(rows, ACTIVITY), "model", m(3), 10)
+    out = cohorts.cohort_retention(local_frame(spark, rows, ACTIVITY), "model", m(3), 10)
     curve = [r.retention for r in out.orderBy("months_since").collect()]
     assert curve == [1.0, 0.5, 0.5]
     rows = accounts("a", 20, "x", [m(1)]) + accounts("a", 10, "x", [m(3)])
-    out = cohorts.cohort_retention(spark.createDataFrame(rows, ACTIVITY), "model", m(3), 10)
+    out = cohorts.cohort_retention(local_frame(spark, rows, ACTIVITY), "model", m(3), 10)
     assert [(r.months_since, r.suppressed) for r in out.orderBy("months_since").collect()] == [
         (0, False), (1, True), (2, False)]  # nobody in month 1, half back in month 2
 
@@ -73,7 +75,7 @@ def test_cells_count_the_accounts_that_stayed_from_the_month_before(spark):
         # Feb cohort: 9 accounts active in Feb and Mar.
         + accounts("b", 9, "x", [m(2), m(3)])
     )
-    cells = cohorts.retention_cells(spark.createDataFrame(rows, ACTIVITY), "model", m(3))
+    cells = cohorts.retention_cells(local_frame(spark, rows, ACTIVITY), "model", m(3))
     got = sorted((r.cohort_month.month, r.months_since, r.active_accounts, r.stayed_accounts) for r in cells.collect())
     assert got == [(1, 0, 20, 0), (1, 1, 12, 12), (1, 2, 10, 5), (2, 0, 9, 0), (2, 1, 9, 9)]
 
@@ -85,7 +87,7 @@ def test_boomerang_pairs_count_accounts_lost_and_gained_on_published_cells_only(
         accounts("a", 40, "x", [m(1)]) + accounts("a", 30, "x", [m(2)]) + accounts("a", 10, "x", [m(3)])
         + [(f"a{i}", "x", m(4)) for i in range(5, 35)]
     )
-    activity = spark.createDataFrame(rows, ACTIVITY)
+    activity = local_frame(spark, rows, ACTIVITY)
     cells = cohorts.retention_cells(activity, "model", m(5))
     published = cohorts.cohort_retention(activity, "model", m(5), k_min=5, cells=cells)
     got = [(r.months_since, r.compared_at, r.cohort_size, r.value, r.baseline, r.accounts_lost, r.accounts_gained)
@@ -116,7 +118,7 @@ def test_foundational_candidates_compare_with_the_later_cohorts_mean_and_spread(
         # h: a single later cohort: no comparison.
         + retention_rows("h", m(6), [1, .6, .52, .47, .43, .40]) + retention_rows("h", m(7), [1, .3, .2, .2, .2])
     )
-    out = cohorts.foundational_candidates(spark.createDataFrame(rows, RET), "model", 5, 2)
+    out = cohorts.foundational_candidates(local_frame(spark, rows, RET), "model", 5, 2)
     got = {(r.model, r.cohort_month): r for r in out.collect()}
     # f's June cohort reaches month 5 too; its later cohorts (July, August) are both seen at month 2.
     assert sorted(got) == [("f", m(5)), ("f", m(6)), ("g", m(6))]
@@ -151,8 +153,9 @@ def test_author_matrix_hides_what_the_model_matrix_suppressed(spark):
         + group("p", 12, "cx/p", [m(1)]) + group("p", 6, "cx/p", [m(2)])
         + group("q", 12, "cx/q", [m(1)]) + group("q", 5, "cx/q", [m(2)])
     )
-    out = cohorts.author_cohort_retention(spark.createDataFrame(rows, schema), m(2), k_min=10)
-    expected = spark.createDataFrame(
+    out = cohorts.author_cohort_retention(local_frame(spark, rows, schema), m(2), k_min=10)
+    expected = local_frame(
+        spark,
         [
             ("ax", m(1), 0, None, None, None, True),
             ("ax", m(1), 1, None, None, None, True),
@@ -167,7 +170,7 @@ def test_author_matrix_hides_what_the_model_matrix_suppressed(spark):
     assert_approx_df_equality(out.drop("data_end_month"), expected, 1e-12, ignore_row_order=True,
                               ignore_nullable=True)
     # the model matrix alone suppresses small's and two's cells, not the authors'
-    models = cohorts.cohort_retention(spark.createDataFrame(rows, schema), "model", m(2), 10)
+    models = cohorts.cohort_retention(local_frame(spark, rows, schema), "model", m(2), 10)
     assert {(r.model, r.months_since) for r in models.filter("suppressed").collect()} == {
         ("ax/small", 0), ("ax/small", 1), ("bx/two", 1), ("cx/p", 1), ("cx/q", 1)}
 
@@ -176,6 +179,6 @@ def test_requests_without_an_account_belong_to_no_cohort(spark):
     # 10 accounts in January, 10 again in February; requests with no account (a null key)
     # in both months would otherwise form a cohort of their own, or join January's.
     rows = accounts("a", 10, "x", [m(1), m(2)]) + [(None, "x", m(1)), (None, "x", m(2)), (None, "x", m(3))]
-    out = cohorts.cohort_retention(spark.createDataFrame(rows, ACTIVITY), "model", m(3), k_min=10)
+    out = cohorts.cohort_retention(local_frame(spark, rows, ACTIVITY), "model", m(3), k_min=10)
     got = sorted((r.cohort_month, r.months_since, r.cohort_size, r.active_accounts) for r in out.collect())
     assert got == [(m(1), 0, 10, 10), (m(1), 1, 10, 10), (m(1), 2, None, None)]  # March: none active, suppressed

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from chispa import assert_approx_df_equality
 
+from jobs.common.session import local_frame
 from transforms import economics
 
 CUBE = "category string, model string, author string, segment string, is_byok boolean, tokens long, spend double"
@@ -123,7 +124,8 @@ def test_within_fit_finds_the_planted_slope_the_cross_section_misses():
 
 
 def test_quadrants_on_hand_computed_points(spark):
-    cube = spark.createDataFrame(
+    cube = local_frame(
+        spark,
         [
             ("Programming", "m", "a", "closed", False, 1_000_000, 2.0),   # 2.00 $/M, heavy
             ("Roleplay", "m", "a", "closed", False, 800_000, 0.2),        # 0.25, heavy
@@ -137,7 +139,8 @@ def test_quadrants_on_hand_computed_points(spark):
     out = economics.category_cost_usage(cube).select("category", "tokens", "cost_per_mtok", "quadrant",
                                                       "cost_split", "usage_split")
     # Medians over the four categories: cost (0.25 + 2.0) / 2 = 1.125, tokens (10k + 800k) / 2 = 405k.
-    expected = spark.createDataFrame(
+    expected = local_frame(
+        spark,
         [("Programming", 1_000_000, 2.0, "premium", 1.125, 405_000.0),
          ("Roleplay", 800_000, 0.25, "mass_market", 1.125, 405_000.0),
          ("Legal", 10_000, 3.0, "specialist", 1.125, 405_000.0),
@@ -150,7 +153,8 @@ def test_quadrants_on_hand_computed_points(spark):
 
 
 def test_archetypes_on_hand_computed_points(spark):
-    cube = spark.createDataFrame(
+    cube = local_frame(
+        spark,
         [
             (None, "a/leader", "a", "closed", False, 900, 0.0018),     # 2.0 $/M
             (None, "b/giant", "b", "oss_china", False, 800, 0.00008),  # 0.1

@@ -9,6 +9,7 @@ import hmac
 from chispa import assert_column_equality, assert_df_equality
 from pyspark.sql import functions as F
 
+from jobs.common.session import local_frame
 from transforms import enrich
 
 MODELS = (
@@ -18,7 +19,8 @@ MODELS = (
 
 
 def models_df(spark):
-    return spark.createDataFrame(
+    return local_frame(
+        spark,
         [
             ("a/small", "a", True, "US", 14.99, None, False),
             ("a/fifteen", "a", True, "US", 15.0, None, False),
@@ -33,13 +35,15 @@ def models_df(spark):
 
 
 def test_segment_size_and_catalog_resolution(spark):
-    events = spark.createDataFrame(
+    events = local_frame(
+        spark,
         [("a/small",), ("a/fifteen",), ("a/seventy",), ("b/cn",), ("b/hk",), ("b/tw",),
          ("c/closed",), ("c/closed:free",), ("A/Small:beta",), ("z/unknown",)],
         "model string",
     )
     out = events.transform(enrich.with_model_attributes, models_df(spark)).transform(enrich.with_segment_and_size)
-    expected = spark.createDataFrame(
+    expected = local_frame(
+        spark,
         [
             ("a/small", "a/small", "a", "oss_row", "small", False, True),
             ("a/fifteen", "a/fifteen", "a", "oss_row", "medium", False, True),
@@ -61,7 +65,8 @@ def test_segment_size_and_catalog_resolution(spark):
 
 
 def test_time_keys_at_week_boundary(spark):
-    df = spark.createDataFrame(
+    df = local_frame(
+        spark,
         [(dt.datetime(2025, 5, 11, 23, 59, 59), dt.date(2025, 5, 5), dt.date(2025, 5, 1)),
          (dt.datetime(2025, 5, 12, 0, 0, 0), dt.date(2025, 5, 12), dt.date(2025, 5, 1)),
          (dt.datetime(2025, 6, 1, 0, 0, 0), dt.date(2025, 5, 26), dt.date(2025, 6, 1)),
@@ -73,16 +78,18 @@ def test_time_keys_at_week_boundary(spark):
 
 
 def test_tokens_include_completion(spark):
-    df = spark.createDataFrame([(100, 50, 150), (0, 0, 0)], "tokens_prompt long, tokens_completion long, expected long")
+    df = local_frame(spark, [(100, 50, 150), (0, 0, 0)], "tokens_prompt long, tokens_completion long, expected long")
     assert_column_equality(enrich.with_tokens(df), "tokens", "expected")
 
 
 def test_region_lookup_and_unknowns(spark):
-    regions = spark.createDataFrame(
+    regions = local_frame(
+        spark,
         [("US", "North America"), ("BR", "South America"), ("NA", "Africa"), ("ZZ", "Unknown")],
         "country string, region string",
     )
-    df = spark.createDataFrame(
+    df = local_frame(
+        spark,
         [("us", "North America"), ("BR", "South America"), ("NA", "Africa"), (None, "Unknown"),
          ("", "Unknown"), ("QQ", "Unknown"), ("ZZ", "Unknown")],
         "billing_country string, expected string",
@@ -91,7 +98,8 @@ def test_region_lookup_and_unknowns(spark):
 
 
 def test_language_normalisation(spark):
-    df = spark.createDataFrame(
+    df = local_frame(
+        spark,
         [("en", "en"), ("EN-us", "en-US"), ("zh_hans", "zh-Hans"), ("zh-Hant-TW", "zh-Hant-TW"),
          ("es-419", "es-419"), (None, "und"), ("  ", "und"), ("und", "und")],
         "language string, expected string",
@@ -103,7 +111,7 @@ def test_language_normalisation(spark):
 def test_account_key_is_rfc2104_hmac(spark):
     key = b"k" * 70  # longer than a block: exercises the hashed-key branch
     ids = ["acct-1", "ünïcode", ""]
-    df = spark.createDataFrame([(i,) for i in ids], "account_id string")
+    df = local_frame(spark, [(i,) for i in ids], "account_id string")
     out = enrich.with_account_key(df, key)
     assert "account_id" not in out.columns
     got = [r.account_key for r in out.collect()]
@@ -113,7 +121,8 @@ def test_account_key_is_rfc2104_hmac(spark):
 
 
 def test_tool_call_flag(spark):
-    df = spark.createDataFrame(
+    df = local_frame(
+        spark,
         [("tool_calls", True), ("TOOL_CALLS", True), ("stop", False), (None, False)],
         "finish_reason string, expected boolean",
     )
@@ -125,8 +134,9 @@ TAXONOMY = [("/", "Others"), ("/Games", "Roleplay"), ("/Games/Word Games", "Triv
 
 
 def test_chosen_labels_rules(spark):
-    taxonomy = spark.createDataFrame(TAXONOMY, "prefix string, bucket string")
-    labels = spark.createDataFrame(
+    taxonomy = local_frame(spark, TAXONOMY, "prefix string, bucket string")
+    labels = local_frame(
+        spark,
         [
             ("g1", "/Games/Word Games/Crosswords", 0.8),   # deepest rule wins
             ("g1", "/Games/Roleplaying Games", 0.6),
@@ -139,7 +149,8 @@ def test_chosen_labels_rules(spark):
         "generation_id string, category string, confidence double",
     )
     out = enrich.chosen_labels(labels, taxonomy, 0.5)
-    expected = spark.createDataFrame(
+    expected = local_frame(
+        spark,
         [
             ("g1", "Trivia", "Word Games/Crosswords", "/Games/Word Games/Crosswords", 0.8),
             ("g2", "Programming", "Programming/Other", "/Computers & Electronics/Programming/Other", 0.7),
@@ -152,8 +163,8 @@ def test_chosen_labels_rules(spark):
 
 
 def test_with_category_keeps_unlabelled_rows(spark):
-    events = spark.createDataFrame([("g1",), ("g2",)], "generation_id string")
-    chosen = spark.createDataFrame([("g1", "Roleplay", "x/y", "/x/y", 0.9)],
+    events = local_frame(spark, [("g1",), ("g2",)], "generation_id string")
+    chosen = local_frame(spark, [("g1", "Roleplay", "x/y", "/x/y", 0.9)],
                                    "generation_id string, category string, subcategory string, "
                                    "category_path string, label_confidence double")
     out = {r.generation_id: (r.category, r.is_labelled) for r in enrich.with_category(events, chosen).collect()}
@@ -161,12 +172,14 @@ def test_with_category_keeps_unlabelled_rows(spark):
 
 
 def test_model_aliases(spark):
-    aliases = spark.createDataFrame(
+    aliases = local_frame(
+        spark,
         [("openai/gpt-4o-mini", "openai/gpt-4o-mini"), ("gpt-4o-mini", "openai/gpt-4o-mini"),
          ("claude-sonnet-4-20250514", "anthropic/claude-sonnet-4"), ("anthropic/claude-sonnet-4", "anthropic/claude-sonnet-4")],
         "alias string, target string",
     )
-    df = spark.createDataFrame(
+    df = local_frame(
+        spark,
         [("gpt-4o-mini", "openai/gpt-4o-mini"), ("claude-sonnet-4-20250514", "anthropic/claude-sonnet-4"),
          ("anthropic/claude-sonnet-4-20250514", "anthropic/claude-sonnet-4"),  # provider prefix + dated id
          ("openrouter/openai/gpt-4o-mini", "openai/gpt-4o-mini"), ("OpenAI/GPT-4o-mini:free", "openai/gpt-4o-mini"),

@@ -9,6 +9,7 @@ import pytest
 from chispa import assert_approx_df_equality
 from pyspark.sql import functions as F
 
+from jobs.common.session import local_frame
 from transforms import shares
 
 SILVER = (
@@ -46,7 +47,7 @@ def agg(spark):
         row(W5, "m/row", "oss_row", 300, 100, acct="small", size="medium", category="Programming",
             sub="Programming/Development Tools", tool=True, region="Europe", cost=4.0, month=M6),
     ]
-    df = spark.createDataFrame(rows, SILVER)
+    df = local_frame(spark, rows, SILVER)
     return shares.compact_aggregate(df).cache()
 
 
@@ -61,7 +62,8 @@ def test_compact_aggregate_sets(agg):
 
 def test_weekly_segment_share(spark, agg):
     out = shares.weekly_segment_share(cube(agg)).select("week_start", "segment", "tokens", "share", "share_4w")
-    expected = spark.createDataFrame(
+    expected = local_frame(
+        spark,
         [
             (W1, "closed", 600, 0.6, 0.6), (W1, "oss_china", 300, 0.3, 0.3), (W1, "oss_row", 100, 0.1, 0.1),
             (W2, "closed", 400, 1.0, 1000 / 1400),
@@ -75,7 +77,8 @@ def test_weekly_segment_share(spark, agg):
 
 def test_oss_share_and_concentration_with_tie(spark, agg):
     conc = shares.weekly_oss_concentration(shares.weekly_oss_model_share(cube(agg)))
-    expected = spark.createDataFrame(
+    expected = local_frame(
+        spark,
         [
             # 150/400, 150/400, 100/400: tie broken by the smaller slug; HHI = 2*(3/8)^2 + (1/4)^2.
             (W1, "q/one", 0.375, 2 * 0.375**2 + 0.25**2, 3, 3),
@@ -88,7 +91,8 @@ def test_oss_share_and_concentration_with_tie(spark, agg):
 
 def test_size_share(spark, agg):
     out = shares.weekly_size_share(cube(agg)).select("week_start", "size_bucket", "share")
-    expected = spark.createDataFrame(
+    expected = local_frame(
+        spark,
         [(W1, "large", 0.375), (W1, "small", 0.375), (W1, "medium", 0.25), (W5, "medium", 1.0)],
         "week_start date, size_bucket string, share double",
     )
@@ -98,7 +102,8 @@ def test_size_share(spark, agg):
 def test_category_share_skips_unlabelled_week(spark, agg):
     out = shares.weekly_category_share(cube(agg)).select("week_start", "category", "tokens", "share",
                                                           "labelled_requests")
-    expected = spark.createDataFrame(
+    expected = local_frame(
+        spark,
         [(W1, "Programming", 600, 600 / 900, 3), (W1, "Roleplay", 300, 300 / 900, 3),
          (W5, "Programming", 400, 1.0, 1)],
         "week_start date, category string, tokens long, share double, labelled_requests long",
@@ -108,13 +113,15 @@ def test_category_share_skips_unlabelled_week(spark, agg):
 
 def test_mixes(spark, agg):
     seg = shares.category_segment_mix(cube(agg)).select("segment", "category", "share")
-    expected = spark.createDataFrame(
+    expected = local_frame(
+        spark,
         [("closed", "Programming", 1.0), ("oss_china", "Roleplay", 1.0), ("oss_row", "Programming", 1.0)],
         "segment string, category string, share double",
     )
     assert_approx_df_equality(seg, expected, 1e-12, ignore_row_order=True, ignore_nullable=True)
     sub = shares.subcategory_share(cube(agg)).select("category", "subcategory", "share")
-    expected = spark.createDataFrame(
+    expected = local_frame(
+        spark,
         [("Programming", "Programming/Other", 0.6), ("Programming", "Programming/Development Tools", 0.4),
          ("Roleplay", "Games/Roleplaying Games", 0.5), ("Roleplay", "Adult", 0.5)],
         "category string, subcategory string, share double",
@@ -124,7 +131,8 @@ def test_mixes(spark, agg):
 
 def test_author_programming_share(spark, agg):
     out = shares.weekly_author_programming_share(cube(agg)).select("week_start", "author", "share", "spend_share")
-    expected = spark.createDataFrame(
+    expected = local_frame(
+        spark,
         [(W1, "c", 1.0, 1.0), (W5, "m", 1.0, 1.0)], "week_start date, author string, share double, spend_share double"
     )
     assert_approx_df_equality(out, expected, 1e-12, ignore_row_order=True, ignore_nullable=True)
@@ -132,14 +140,16 @@ def test_author_programming_share(spark, agg):
 
 def test_reasoning_and_tool_call_shares(spark, agg):
     reasoning = shares.weekly_reasoning_share(cube(agg))
-    expected = spark.createDataFrame(
+    expected = local_frame(
+        spark,
         [(W1, 1000, 600, 0.6), (W2, 400, 0, 0.0), (W5, 400, 0, 0.0)],
         "week_start date, tokens long, reasoning_tokens long, share double",
     )
     assert_approx_df_equality(reasoning, expected, 1e-12, ignore_row_order=True, ignore_nullable=True)
     tool = shares.weekly_tool_call_share(cube(agg), shares.grouping_set(agg, shares.ACTIVITY))
     # Account "big" has the most tokens (600 + 200); left out, week 1 has 400 tokens and no tool calls.
-    expected = spark.createDataFrame(
+    expected = local_frame(
+        spark,
         [(W1, 1000, 600, 0.6, 0.0, 600), (W2, 400, 200, 0.5, 0.0, 200), (W5, 400, 400, 1.0, 1.0, 0)],
         "week_start date, tokens long, tool_call_tokens long, share double, share_excl_top_account double, "
         "top_account_tokens long",
@@ -150,14 +160,15 @@ def test_reasoning_and_tool_call_shares(spark, agg):
 def test_region_and_language(spark, agg):
     region = shares.weekly_region_share(cube(agg)).filter(F.col("week_start") == W1).select(
         "region", "tokens", "spend", "token_share", "spend_share")
-    expected = spark.createDataFrame(
+    expected = local_frame(
+        spark,
         # BYOK spend (9.0 in Europe) is left out of spend.
         [("North America", 600, 6.0, 0.6, 0.75), ("Asia", 300, 2.0, 0.3, 0.25), ("Europe", 100, 0.0, 0.1, 0.0)],
         "region string, tokens long, spend double, token_share double, spend_share double",
     )
     assert_approx_df_equality(region, expected, 1e-12, ignore_row_order=True, ignore_nullable=True)
     lang = shares.language_share(cube(agg))
-    expected = spark.createDataFrame([("en", 1650, 1650 / 1800), ("zh-Hans", 150, 150 / 1800)],
+    expected = local_frame(spark, [("en", 1650, 1650 / 1800), ("zh-Hans", 150, 150 / 1800)],
                                      "language string, tokens long, share double")
     assert_approx_df_equality(lang, expected, 1e-12, ignore_row_order=True, ignore_nullable=True)
 
@@ -165,7 +176,8 @@ def test_region_and_language(spark, agg):
 def test_sequence_length_means(spark, agg):
     out = shares.weekly_sequence_length(cube(agg), shares.grouping_set(agg, shares.PROMPT_HIST)).select(
         "week_start", "category", "requests", "avg_prompt_tokens", "avg_completion_tokens")
-    expected = spark.createDataFrame(
+    expected = local_frame(
+        spark,
         [(W1, "All", 4, 780 / 4, 220 / 4), (W1, "Programming", 1, 500.0, 100.0), (W1, "Roleplay", 2, 100.0, 50.0),
          (W2, "All", 2, 125.0, 75.0), (W5, "All", 1, 300.0, 100.0), (W5, "Programming", 1, 300.0, 100.0)],
         "week_start date, category string, requests long, avg_prompt_tokens double, avg_completion_tokens double",
@@ -177,7 +189,7 @@ def test_percentiles_within_stated_accuracy(spark):
     rng = np.random.default_rng(7)
     prompts = np.round(rng.lognormal(7.5, 1.1, 4000)).astype(int) + 1
     rows = [row(W1, "c/closed", "closed", int(p), 10) for p in prompts]
-    agg = shares.compact_aggregate(spark.createDataFrame(rows, SILVER))
+    agg = shares.compact_aggregate(local_frame(spark, rows, SILVER))
     out = shares.weekly_sequence_length(shares.grouping_set(agg, shares.CUBE),
                                         shares.grouping_set(agg, shares.PROMPT_HIST)).first()
     # numpy's lower percentile: the smallest value with at least q of the sample at or below it.
@@ -193,7 +205,8 @@ def test_ratio_interval_matches_bootstrap(spark):
     tokens = rng.lognormal(7, 1.2, n)
     in_cat = rng.random(n) < 0.3
     share = tokens[in_cat].sum() / tokens.sum()
-    df = spark.createDataFrame(
+    df = local_frame(
+        spark,
         [(float(share), float((tokens[in_cat] ** 2).sum()), float((tokens**2).sum()), float(tokens.sum()), float(n))],
         "share double, sq_in double, sq_all double, total double, n double",
     )
@@ -211,7 +224,7 @@ def test_ratio_interval_matches_bootstrap(spark):
 
 
 def test_empty_input_gives_empty_tables(spark):
-    empty = spark.createDataFrame([], SILVER)
+    empty = local_frame(spark, [], SILVER)
     agg = shares.compact_aggregate(empty)
     assert shares.weekly_segment_share(shares.grouping_set(agg, shares.CUBE)).count() == 0
 
@@ -221,6 +234,6 @@ def test_the_top_account_is_never_the_unknown_account(spark):
     # one's: the top account is "a" with 30 tokens in week 1.
     week = "array<struct<week_start: date, tokens: long, tool_call_tokens: long>>"
     rows = [(None, 1000, [(W1, 1000, 0)]), ("a", 30, [(W1, 30, 30)]), ("b", 20, [(W1, 20, 0)])]
-    activity = spark.createDataFrame(rows, f"account_key string, tokens long, weeks {week}")
+    activity = local_frame(spark, rows, f"account_key string, tokens long, weeks {week}")
     got = [tuple(r) for r in shares.top_account_weekly(activity).collect()]
     assert got == [(W1, 30, 30)]

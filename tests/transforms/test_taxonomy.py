@@ -10,6 +10,7 @@ from pyspark.sql import functions as F
 
 from jobs.common import reference
 from jobs.common.cli import CONF_DIR, PROJECT_ROOT
+from jobs.common.session import local_frame
 from transforms import enrich
 
 GOOGLE_LIST = PROJECT_ROOT.parent / "shared" / "data" / "google_nl_content_categories_v2.txt"
@@ -55,7 +56,7 @@ def longest_prefix_bucket(path, table):
 
 def test_every_real_path_maps_to_exactly_one_bucket(spark):
     paths = google_paths()
-    df = spark.createDataFrame([(p,) for p in paths], "category_path string")
+    df = local_frame(spark, [(p,) for p in paths], "category_path string")
     out = enrich.taxonomy_bucket(df, reference.load_taxonomy(spark)).collect()
     assert len(out) == 1091  # one row per path: none lost, none duplicated
     got = {r.category_path: r.category for r in out}
@@ -71,6 +72,6 @@ def test_every_real_path_maps_to_exactly_one_bucket(spark):
 
 @pytest.mark.parametrize("path", ["/Unheard Of/Thing", "/", "/Gamesx"])
 def test_unknown_path_falls_to_others(spark, path):
-    df = spark.createDataFrame([(path,)], "category_path string")
+    df = local_frame(spark, [(path,)], "category_path string")
     row = enrich.taxonomy_bucket(df, reference.load_taxonomy(spark)).select(F.col("category")).first()
     assert row.category == "Others"

@@ -9,6 +9,7 @@ from chispa import assert_column_equality, assert_df_equality
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from jobs.common.session import local_frame
 from transforms import schema, validate
 
 TEXT_EVENT = schema.text_struct_of(schema.EVENT_FIELDS)
@@ -29,7 +30,7 @@ def raw_row(is_malformed=False, **changes):
 
 
 def reasons(spark, rows):
-    df = spark.createDataFrame(rows, RAW_SCHEMA)
+    df = local_frame(spark, rows, RAW_SCHEMA)
     out = validate.validated(df, schema.EVENT_FIELDS, schema.NON_NEGATIVE_EVENT_COLUMNS)
     return [r["reason"] for r in out.select("reason").collect()]
 
@@ -74,7 +75,8 @@ def test_first_broken_rule_wins(spark):
 
 
 def test_typed_fields_cast_and_default(spark):
-    df = spark.createDataFrame(
+    df = local_frame(
+        spark,
         [raw_row(tokens_prompt=" 42 ", is_byok="true", billing_country="", created_at="2025-05-12T09:00:00+02:00")],
         RAW_SCHEMA,
     )
@@ -91,16 +93,18 @@ def test_typed_fields_cast_and_default(spark):
 
 
 def test_duplicate_flags_keep_the_first_seen_and_know_bronze(spark):
-    batch = spark.createDataFrame(
+    batch = local_frame(
+        spark,
         [("g1", "b.jsonl", 0), ("g1", "a.jsonl", 7), ("g1", "a.jsonl", 3), ("g2", "a.jsonl", 1), ("g3", "a.jsonl", 2),
          ("g4", "a.jsonl", 4)],
         "generation_id string, source_file string, row_pos long",
     )
-    bronze = spark.createDataFrame([("g2",), ("g4",), ("g9",)], "generation_id string")
+    bronze = local_frame(spark, [("g2",), ("g4",), ("g9",)], "generation_id string")
     flags = validate.duplicate_flags(batch, ["generation_id"], bronze)
     # g1: three copies, the first seen is the smallest (file, position) = (a.jsonl, 3);
     # g2, g4: once in the batch, already in bronze; g3: once, new (no row); g9: not in the batch.
-    expected = spark.createDataFrame(
+    expected = local_frame(
+        spark,
         [("g1", "a.jsonl", 3, False), ("g2", None, None, True), ("g4", None, None, True)],
         "generation_id string, _first_file string, _first_pos long, in_bronze boolean",
     )
@@ -113,7 +117,8 @@ def test_duplicate_flags_keep_the_first_seen_and_know_bronze(spark):
 
 
 def test_outcome_is_exactly_one_place(spark):
-    df = spark.createDataFrame(
+    df = local_frame(
+        spark,
         [(False, 1, False, "quarantine"), (False, 2, True, "quarantine"), (True, 2, False, "duplicate"),
          (True, 1, True, "duplicate"), (True, 1, False, "bronze")],
         "is_valid boolean, duplicate_rank int, in_bronze boolean, expected string",

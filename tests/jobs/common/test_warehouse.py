@@ -10,13 +10,14 @@ import pytest
 
 from jobs.common import warehouse
 from jobs.common.cli import PipelineError
+from jobs.common.session import local_frame
 
 
 def test_a_tagged_write_is_found_at_its_own_version_after_later_commits(spark, tmp_path):
     path = str(tmp_path / "t")
-    rows = spark.createDataFrame([(1, "a"), (2, "b")], "id INT, part STRING")
+    rows = local_frame(spark, [(1, "a"), (2, "b")], "id INT, part STRING")
     warehouse.overwrite(rows, path, ["part"], tag="first")                                  # version 0
-    replaced = spark.createDataFrame([(3, "a")], "id INT, part STRING")
+    replaced = local_frame(spark, [(3, "a")], "id INT, part STRING")
     warehouse.overwrite(replaced, path, replace_where="part = 'a'", tag="second")           # version 1
     warehouse.overwrite(rows, path)                                                         # version 2: another run's
     assert warehouse.committed_version(spark, path, "first") == 0
