@@ -11,9 +11,7 @@ Delta overwrite commit), so a reader sees the old table or the new one, never a 
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import io
 import json
 import re
 import time
@@ -34,7 +32,7 @@ from jobs.common.cli import (
     run_cli,
     spark_overrides,
 )
-from jobs.common.session import build_session, local_frame, sql_settings
+from jobs.common.session import build_session, local_frame, physical_plan, sql_settings
 from transforms import cohorts, economics, enrich, shares, signals
 from transforms.tables import GOLD_TABLES, table_properties
 
@@ -71,10 +69,7 @@ def months_of(weeks: list[dt.date]) -> list[dt.date]:
 
 def silver_scans(df: DataFrame) -> int:
     """How many times the physical plan of df scans silver's files."""
-    buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):  # explain() prints; there is no public API returning the plan
-        df.explain(mode="simple")
-    plan = buffer.getvalue()
+    plan = physical_plan(df)
     return len(re.findall(r"FileScan parquet|(?<!File)Scan parquet", plan))
 
 

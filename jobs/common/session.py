@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import logging
 import os
 from collections.abc import Iterator
@@ -193,3 +194,11 @@ def local_frame(spark: SparkSession, rows, schema) -> DataFrame:
     columns = list(zip(*rows, strict=True)) if rows else [()] * len(struct.fields)
     table = pa.Table.from_arrays([pa.array(list(c), type=f.type) for c, f in zip(columns, arrow, strict=True)], schema=arrow)
     return spark.createDataFrame(table, struct)
+
+
+def physical_plan(df: DataFrame) -> str:
+    """df's physical plan as `explain()` prints it."""
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):  # explain() prints; there is no public API returning the plan
+        df.explain(mode="simple")
+    return buffer.getvalue()

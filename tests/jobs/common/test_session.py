@@ -3,14 +3,12 @@ DataFrames of the driver's rows."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import io
 
 import pytest
 from pyspark.sql import types as T
 
-from jobs.common.session import local_frame, session_settings, sql_settings
+from jobs.common.session import local_frame, physical_plan, session_settings, sql_settings
 
 AQE = "spark.sql.adaptive.enabled"
 PARTITIONS = "spark.sql.shuffle.partitions"
@@ -49,13 +47,6 @@ def test_a_confs_driver_jvm_options_come_after_the_log_settings_not_instead_of_t
     assert first.startswith(log) and first.endswith("conf/log4j2.properties") and rest == ["-XX:+UseSerialGC", "-Da=b"]
     # the time zone is the project's whatever the conf says
     assert session_settings({"conf": {"spark.sql.session.timeZone": "Europe/Paris"}})["spark.sql.session.timeZone"] == "UTC"
-
-
-def physical_plan(df) -> str:
-    buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):  # explain() prints; there is no public API returning the plan
-        df.explain(mode="simple")
-    return buffer.getvalue()
 
 
 def test_a_local_frame_holds_the_rows_typed_as_given_in_a_local_relation(spark):
