@@ -199,8 +199,8 @@ def read_raw(spark: SparkSession, path: str, fields, what: str, input_format: st
     if not parts:
         return None, input_format, read_as
     raw = parts[0]
-    for part in parts[1:]:
-        raw = raw.unionByName(part)
+    for part in parts[1:]:  # a JSON part has validate's TYPED columns, a table's has not (null there)
+        raw = raw.unionByName(part, allowMissingColumns=True)
     return raw, input_format, read_as
 
 

@@ -52,6 +52,26 @@ def _text(name: str) -> str:
     return f"_text_{name}"
 
 
+# A format that can read some fields straight into their contract types (a JSON reader
+# given a typed schema) gives them in a struct, TYPED, with TYPED_OK true on the rows
+# where that read succeeded; elsewhere its text columns hold the fields as usual.
+TYPED, TYPED_OK = "_typed", "_typed_ok"
+
+
+def pretyped_fields(fields: list[tuple[str, T.DataType, bool]]) -> list[str]:
+    """The fields a typed read can give in their contract type with the same meaning as
+    the text path: counts, amounts and flags (a timestamp's text is parsed here, and a
+    string is text either way)."""
+    return [n for n, t, _ in fields if isinstance(t, T.LongType | T.DoubleType | T.BooleanType)]
+
+
+def typed_struct(fields: list[tuple[str, T.DataType, bool]]) -> T.StructType:
+    """The schema of a format's TYPED struct: the pretyped fields in their contract types,
+    every other field as text."""
+    pretyped = set(pretyped_fields(fields))
+    return T.StructType([T.StructField(n, t if n in pretyped else T.StringType(), True) for n, t, _ in fields])
+
+
 def validated(
     df: DataFrame,
     fields: list[tuple[str, T.DataType, bool]],
@@ -69,17 +89,33 @@ def validated(
     `negative_<field>`; then the extra (condition, code) rules, which see the typed
     columns. Each value is cast once, and the rules read the typed values. Blank
     optional values become null, then take their `defaults`.
+
+    When the frame has TYPED and TYPED_OK (a format's typed read), a row with TYPED_OK
+    takes its pretyped fields from TYPED as they are: a null is blank, and only a NaN or
+    infinite amount is bad; its text columns for those fields are not read. Any other
+    row goes the text path.
     """
     defaults = defaults or {}
     types = {n: t for n, t, _ in fields}
+    pretyped = set(pretyped_fields(fields)) if TYPED in df.columns else set()
+
+    def text_value(n: str) -> Column:
+        return F.when(~_is_blank(F.col(_text(n))), typed(F.col(_text(n)), types[n]))
+
+    def blank(n: str) -> Column:
+        if n in pretyped:
+            return F.when(F.col(TYPED_OK), F.col(f"{TYPED}.{n}").isNull()).otherwise(_is_blank(F.col(_text(n))))
+        return _is_blank(F.col(_text(n)))
+
     staged = df.withColumnsRenamed({n: _text(n) for n in types}).withColumns({
-        n: F.when(~_is_blank(F.col(_text(n))), typed(F.col(_text(n)), t)) for n, t in types.items()
+        n: F.when(F.col(TYPED_OK), F.col(f"{TYPED}.{n}")).otherwise(text_value(n)) if n in pretyped else text_value(n)
+        for n in types
     })
     checks: list[tuple[Column, str | Column]] = [(F.col("is_malformed"), "malformed_record")]
     if "format_reason" in df.columns:  # a source format's own reason, after malformed and before the contract's
         checks.append((F.col("format_reason").isNotNull(), F.col("format_reason")))
-    checks += [(_is_blank(F.col(_text(n))), f"missing_{n}") for n, _, required in fields if required]
-    checks += [(~_is_blank(F.col(_text(n))) & _is_bad(F.col(n), t), f"bad_{n}")
+    checks += [(blank(n), f"missing_{n}") for n, _, required in fields if required]
+    checks += [(~blank(n) & _is_bad(F.col(n), t), f"bad_{n}")
                for n, t in types.items() if not isinstance(t, T.StringType)]
     checks += [(F.col(n) < 0, f"negative_{n}") for n in non_negative]
     checks += extra_rules or []
@@ -87,7 +123,7 @@ def validated(
     return staged.withColumn("reason", reason).withColumns({
         n: (F.coalesce(F.col(n), F.lit(defaults[n]).cast(t)) if n in defaults else F.col(n)).cast(t)
         for n, t in types.items()
-    }).drop(*[_text(n) for n in types])
+    }).drop(*[_text(n) for n in types], TYPED, TYPED_OK)
 
 
 def duplicate_flags(valid_keys: DataFrame, keys: list[str], existing_keys: DataFrame | None = None) -> DataFrame:
