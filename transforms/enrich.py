@@ -46,7 +46,8 @@ def with_tokens(df: DataFrame) -> DataFrame:
 
 def base_model(model: Column) -> Column:
     """The catalog slug of an event's model: a `:free` (any `:variant`) suffix removed, lower case."""
-    return F.regexp_replace(F.lower(F.trim(model)), r":[^/]*$", "")
+    name = F.lower(F.trim(model))
+    return F.when(name.contains(":"), F.regexp_replace(name, r":[^/]*$", "")).otherwise(name)
 
 
 def is_completion(call_type: Column) -> Column:
@@ -68,11 +69,16 @@ def with_resolved_model(df: DataFrame, aliases_df: DataFrame) -> DataFrame:
     `-2025-04-14`). `aliases_df` needs alias, target (both lower case). An unresolved
     name stays as it is (and gets segment `unknown`).
     """
-    name = F.regexp_replace(base_model(F.col("model")), r"^openrouter/", "")
+    # Every row runs these, and most names have no prefix, variant or date: each regular
+    # expression runs only on a name it can change.
+    base = base_model(F.col("model"))
+    name = F.when(base.startswith("openrouter/"), F.regexp_replace(base, r"^openrouter/", "")).otherwise(base)
+    last = F.col("_name_last")
     keys = {"_full": "_name", "_last": "_name_last", "_undated": "_name_undated"}
     out = df.withColumns({
-        "model_variant": F.col("model"), "_name": name, "_name_last": F.regexp_extract(name, r"([^/]+)$", 1),
-    }).withColumn("_name_undated", F.regexp_replace("_name_last", r"-(\d{8}|\d{4}-\d{2}-\d{2})$", ""))
+        "model_variant": F.col("model"), "_name": name, "_name_last": F.substring_index(name, "/", -1),
+    }).withColumn("_name_undated", F.when(F.substring(last, -1, 1).between("0", "9"), F.regexp_replace(
+        last, r"-(\d{8}|\d{4}-\d{2}-\d{2})$", "")).otherwise(last))
     for alias, column in keys.items():
         table = F.broadcast(aliases_df.select(F.col("alias").alias(alias), F.col("target").alias(f"_t{alias}")))
         out = out.join(table, F.col(column) == F.col(alias), how="left")
@@ -162,7 +168,8 @@ def normalised_language(language: Column) -> Column:
     The primary subtag is lower case, a 4-letter script subtag title case, a 2-letter
     or 3-digit region subtag upper case; other subtags lower case.
     """
-    parts = F.split(F.regexp_replace(F.trim(language), "_", "-"), "-")
+    tag = F.trim(language)
+    parts = F.split(F.translate(tag, "_", "-"), "-")
     canonical = F.array_join(
         F.transform(
             parts,
@@ -173,7 +180,11 @@ def normalised_language(language: Column) -> Column:
         ),
         "-",
     )
-    return F.when(F.coalesce(F.length(F.trim(language)), F.lit(0)) == 0, F.lit("und")).otherwise(canonical)
+    # A tag of one subtag (most of them) is its primary subtag: lower case, without the
+    # split and per-subtag function the others go through.
+    single = ~tag.contains("-") & ~tag.contains("_")
+    return (F.when(F.coalesce(F.length(tag), F.lit(0)) == 0, F.lit("und"))
+            .when(single, F.lower(tag)).otherwise(canonical))
 
 
 def with_language(df: DataFrame) -> DataFrame:

@@ -101,7 +101,7 @@ def test_language_normalisation(spark):
     df = local_frame(
         spark,
         [("en", "en"), ("EN-us", "en-US"), ("zh_hans", "zh-Hans"), ("zh-Hant-TW", "zh-Hant-TW"),
-         ("es-419", "es-419"), (None, "und"), ("  ", "und"), ("und", "und")],
+         ("es-419", "es-419"), (None, "und"), ("  ", "und"), ("und", "und"), (" FR ", "fr"), ("EN", "en")],
         "language string, expected string",
     )
     assert_column_equality(df.withColumn("language", enrich.normalised_language(F.col("language"))),
@@ -183,7 +183,9 @@ def test_model_aliases(spark):
         [("gpt-4o-mini", "openai/gpt-4o-mini"), ("claude-sonnet-4-20250514", "anthropic/claude-sonnet-4"),
          ("anthropic/claude-sonnet-4-20250514", "anthropic/claude-sonnet-4"),  # provider prefix + dated id
          ("openrouter/openai/gpt-4o-mini", "openai/gpt-4o-mini"), ("OpenAI/GPT-4o-mini:free", "openai/gpt-4o-mini"),
-         ("acme/internal-v2", "acme/internal-v2")],
+         ("acme/internal-v2", "acme/internal-v2"),
+         ("openai/gpt-4o-mini-2024-07-18", "openai/gpt-4o-mini"),  # a dated id ending yyyy-mm-dd
+         ("acme/llama-3", "acme/llama-3")],  # ends in a digit, not a date
         "model string, expected string",
     )
     out = enrich.with_resolved_model(df, aliases)
@@ -193,4 +195,5 @@ def test_model_aliases(spark):
         ("gpt-4o-mini", "openai/gpt-4o-mini"), ("claude-sonnet-4-20250514", "anthropic/claude-sonnet-4"),
         ("anthropic/claude-sonnet-4-20250514", "anthropic/claude-sonnet-4"),
         ("openrouter/openai/gpt-4o-mini", "openai/gpt-4o-mini"), ("OpenAI/GPT-4o-mini:free", "openai/gpt-4o-mini"),
-        ("acme/internal-v2", "acme/internal-v2")}
+        ("acme/internal-v2", "acme/internal-v2"),
+        ("openai/gpt-4o-mini-2024-07-18", "openai/gpt-4o-mini"), ("acme/llama-3", "acme/llama-3")}
