@@ -46,25 +46,38 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def tree_rss(root_pid: int) -> int:
-    """Resident bytes of a process and all its descendants (from /proc)."""
+    """Resident bytes of a process and all its descendants (from /proc).
+
+    A child that still runs its parent's command line is a fork that has not exec'd
+    yet (the JVM forks to run `chmod`, `bash` and the like): its pages are the
+    parent's, shared copy-on-write, so it is counted once, in the parent.
+    """
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
+    argv: dict[int, bytes] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         try:
             with open(f"/proc/{entry.name}/stat") as fh:
                 fields = fh.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry.name}/cmdline", "rb") as fh:
+                command = fh.read()
         except OSError:
             continue
         pid = int(entry.name)
         children.setdefault(int(fields[1]), []).append(pid)  # fields[1]: the parent pid
         rss[pid] = int(fields[21]) * PAGE  # fields[21]: resident pages
+        argv[pid] = command
     total, todo = 0, [root_pid]
     while todo:
         pid = todo.pop()
         total += rss.get(pid, 0)
-        todo += children.get(pid, [])
+        for child in children.get(pid, []):
+            if argv.get(child) and argv.get(child) == argv.get(pid):  # a fork of pid, not exec'd yet
+                todo += children.get(child, [])
+            else:
+                todo.append(child)
     return total
 
 
