@@ -69,15 +69,12 @@ def tree_rss(root_pid: int) -> int:
         children.setdefault(int(fields[1]), []).append(pid)  # fields[1]: the parent pid
         rss[pid] = int(fields[21]) * PAGE  # fields[21]: resident pages
         argv[pid] = command
-    total, todo = 0, [root_pid]
+    total, todo = 0, [(root_pid, True)]
     while todo:
-        pid = todo.pop()
-        total += rss.get(pid, 0)
-        for child in children.get(pid, []):
-            if argv.get(child) and argv.get(child) == argv.get(pid):  # a fork of pid, not exec'd yet
-                todo += children.get(child, [])
-            else:
-                todo.append(child)
+        pid, counted = todo.pop()
+        total += rss.get(pid, 0) if counted else 0
+        # a fork of pid that has not exec'd yet: its own children are still looked at
+        todo += [(child, not (argv.get(child) and argv.get(child) == argv.get(pid))) for child in children.get(pid, [])]
     return total
 
 

@@ -44,8 +44,8 @@ def parsed(spark):
     raw = gateway.parse_json_lines(df, schema.EVENT_FIELDS)
     out = validate.validated(raw, schema.EVENT_FIELDS, schema.NON_NEGATIVE_EVENT_COLUMNS,
                              defaults=schema.EVENT_DEFAULTS)
-    return {r["row_pos"]: r for r in raw.select("row_pos", validate.TYPED_OK).collect()}, \
-        {r["row_pos"]: r for r in out.collect()}
+    read = {r["row_pos"]: r for r in raw.select("row_pos", validate.TYPED_OK).collect()}
+    return read, {r["row_pos"]: r for r in out.collect()}
 
 
 @pytest.mark.parametrize("pos", range(len(LINES)))
