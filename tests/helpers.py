@@ -22,11 +22,13 @@ RAW_ACCOUNT = "raw-account-id-7f3a"
 COLD_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -XX:ReservedCodeCacheSize=256m"
 
 
-def event(i, day, model="qwen/qwen3-coder", account=RAW_ACCOUNT):
+def event(i, day, model="qwen/qwen3-coder", account=RAW_ACCOUNT, **changes):
+    """Request g<i> of the contract's events, on May <day> 2025 at noon; `changes` replace
+    or add fields (a bad value, an empty account, an extra column)."""
     return {
         "generation_id": f"g{i}", "created_at": f"2025-05-{day:02d}T12:00:00Z", "account_id": account,
         "model": model, "tokens_prompt": 100 * i, "tokens_completion": 10, "total_cost": 0.001,
-        "billing_country": "fr", "language": "FR",
+        "billing_country": "fr", "language": "FR", **changes,
     }
 
 

@@ -15,17 +15,13 @@ import pytest
 from jobs import ingest
 from jobs.common.cli import PROJECT_ROOT, PipelineError
 from jobs.common.session import local_frame
+from tests import helpers
 from tests.helpers import latest_version
 
 
 def event(i, **changes):
-    row = {
-        "generation_id": f"g{i}", "created_at": f"2025-05-{5 + i % 3:02d}T10:00:00Z",
-        "account_id": f"acct-{i % 2}", "model": "qwen/qwen3-coder", "tokens_prompt": 100 + i,
-        "tokens_completion": 10, "total_cost": 0.001, "billing_country": "DE", "language": "de",
-    }
-    row.update(changes)
-    return row
+    """helpers.event spread over May 5-7 (by i) and two accounts."""
+    return helpers.event(i, 5 + i % 3, account=f"acct-{i % 2}", **changes)
 
 
 def write_jsonl(path, rows, extra_lines=()):
@@ -132,7 +128,7 @@ def test_bronze_is_partitioned_by_event_date_and_typed(spark, cfg, tmp_path):
     assert detail.partitionColumns == ["event_date"]
     row = load(spark, wh, "bronze/events").first()
     assert str(row.event_date) == "2025-05-12"  # 23:59:59.5 at UTC-1 is the next UTC day
-    assert row.tokens_prompt == 101 and row.native_tokens_reasoning == 0 and row.is_byok is False
+    assert row.tokens_prompt == 100 and row.native_tokens_reasoning == 0 and row.is_byok is False  # 100 x i
 
 
 def test_gzip_folder_and_glob_inputs(spark, cfg, tmp_path):
@@ -156,7 +152,7 @@ def test_parquet_with_extra_and_native_types(spark, cfg, tmp_path):
     result, wh = run_ingest(spark, cfg, tmp_path, path)
     assert (result["events"].added, result["events"].reasons) == (1, {"negative_tokens_completion": 1})
     row = load(spark, wh, "bronze/events").first()
-    assert str(row.created_at) == "2025-05-06 10:00:00"
+    assert str(row.created_at) == "2025-05-06 12:00:00"  # event(1): May 6 at noon
     assert "unknown_extra" not in load(spark, wh, "bronze/events").columns
 
 
