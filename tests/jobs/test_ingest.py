@@ -15,13 +15,13 @@ import pytest
 from jobs import ingest
 from jobs.common.cli import PROJECT_ROOT, PipelineError
 from jobs.common.session import local_frame
-from tests import helpers
+from tests.helpers import event as may_event
 from tests.helpers import latest_version
 
 
 def event(i, **changes):
-    """helpers.event spread over May 5-7 (by i) and two accounts."""
-    return helpers.event(i, 5 + i % 3, account=f"acct-{i % 2}", **changes)
+    """tests.helpers.event spread over May 5-7 (by i) and two accounts."""
+    return may_event(i, 5 + i % 3, account=f"acct-{i % 2}", **changes)
 
 
 def write_jsonl(path, rows, extra_lines=()):
