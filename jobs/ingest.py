@@ -223,7 +223,10 @@ def classify(
     seen more than once in the batch or already in bronze are usually few: when
     there are at most `broadcast_rows` of them they are broadcast, so the full rows
     are never shuffled for the join (a batch that repeats much of bronze falls back
-    to a shuffle join). Returns the classified rows and the caches to release.
+    to a shuffle join). Returns the classified rows and the caches to release, in the
+    order to release them: the flags, computed from the typed rows, first. (Unpersisting
+    a cache that another cached plan reads makes Spark plan that other one again: about
+    a second per batch, whatever its size.)
 
     `partition` (bronze's partition column, and the column that gives a batch row's
     value of it): existing_keys is read only in the partitions the batch's valid rows
@@ -256,7 +259,7 @@ def classify(
         )
         .drop("_first_file", "_first_pos", "in_bronze")
     )
-    return classified, [typed, flags]
+    return classified, [flags, typed]
 
 
 def count_outcomes(classified: DataFrame, kind: str) -> Accounting:
