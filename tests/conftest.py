@@ -7,7 +7,7 @@ import yaml
 
 from jobs.common.cli import load_conf
 from jobs.common.session import build_session
-from tests.helpers import COLD_JVM_OPTIONS
+from tests.helpers import TEST_JVM_OPTIONS
 
 # Test-only Spark settings, in one place. The tests run hundreds of queries on a few
 # rows each: their cost is planning and Janino's compiling of generated code, not data.
@@ -33,6 +33,9 @@ TEST_SPARK = {
             # commit on these small tables: a tenth of a 40-request pipeline run
             # (bench/results.md). The jobs keep it; the cluster test runs with it.
             "spark.databricks.delta.writeChecksumFile.enabled": "false",
+            # The session's JVM too: the suite runs in two workers (setup.cfg) that keep
+            # both cores busy, where C2's compiling costs more than its code saves.
+            "spark.driver.extraJavaOptions": TEST_JVM_OPTIONS,
         },
     }
 }
@@ -48,10 +51,9 @@ def cfg():
 def subprocess_conf(tmp_path_factory):
     """A conf file with TEST_SPARK's settings, for a job started as `python -m jobs.X --conf F`
     (the master, driver memory and shuffle partitions are the test's own flags), its
-    driver a short-lived JVM beside this session's (COLD_JVM_OPTIONS)."""
+    driver with TEST_JVM_OPTIONS."""
     path = tmp_path_factory.mktemp("conf") / "test.yaml"
-    conf = {**TEST_SPARK["spark"]["conf"], "spark.driver.extraJavaOptions": COLD_JVM_OPTIONS}
-    path.write_text(yaml.safe_dump({"spark": {"conf": conf}}))
+    path.write_text(yaml.safe_dump({"spark": {"conf": TEST_SPARK["spark"]["conf"]}}))
     return path
 
 
@@ -91,3 +93,21 @@ def generated_warehouse(spark, cfg, tmp_path_factory):
     }
     results = pipeline.run(spark, pipe_cfg)
     return {"warehouse": wh, "manifest": manifest, "results": results, "root": root}
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+    """The suite runs in two pytest-xdist workers (`-n 2 --dist loadgroup`, setup.cfg),
+    one SparkSession each. A module runs whole on one worker, so its module fixtures are
+    built once; every module that reads the shared 100k year joins one group, so the year
+    is generated and run once. The groups that run pipelines in JVMs of their own (marked
+    `cluster` or `slow`) and the shared year start first: they are the longest, and the
+    other worker takes the many short modules meanwhile."""
+    shared = {item.module.__name__ for item in items if "generated_warehouse" in item.fixturenames}
+    long = shared | {item.module.__name__ for item in items
+                     if item.get_closest_marker("slow") or item.get_closest_marker("cluster")}
+    for item in items:
+        module = item.module.__name__
+        item.add_marker(pytest.mark.xdist_group("generated_warehouse" if module in shared else module))
+    # cluster first, then the other long groups, then the rest (a stable sort: same order on every worker)
+    items.sort(key=lambda item: (item.module.__name__ not in long, item.get_closest_marker("cluster") is None))

@@ -11,15 +11,16 @@ import pandas as pd
 
 RAW_ACCOUNT = "raw-account-id-7f3a"
 
-# Test-only flags for the JVMs a test starts besides the session's (a job's driver in a
-# process of its own; the cluster test's driver, executors, master and workers): each
-# lives a minute or two and shares the two cores with other JVMs, so the optimising JIT
-# compiler (C2) and a parallel collector's threads cost more CPU than they return. C1
-# alone gets a 48 MB code cache instead of 240 MB, which Spark's code fills: the code
-# cache sweeper then flushes and recompiles (up to 10 s of CPU a pipeline run), so the
-# larger cache is asked for. Measured in bench/results.md (the cluster run 132 s ->
-# 87 s). The long-lived session keeps the JVM's defaults: there C2's faster code wins.
-COLD_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -XX:ReservedCodeCacheSize=256m"
+# Test-only flags for every JVM the tests start: the session's of each pytest-xdist
+# worker, a job's driver in a process of its own, the cluster test's driver, executors,
+# master and workers. They share two cores that the suite keeps busy, so the optimising
+# JIT compiler (C2) and a parallel collector's threads cost more CPU than they return
+# (C2's compiling was 66 of a session JVM's 130 CPU seconds over tests/jobs/test_ingest.py;
+# that module in two workers: 111 s with the defaults, 80 s with these flags). C1 alone
+# gets a 48 MB code cache instead of 240 MB, which Spark's code fills: the code cache
+# sweeper then flushes and recompiles (up to 10 s of CPU a pipeline run), so the larger
+# cache is asked for. Measured in bench/results.md.
+TEST_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -XX:ReservedCodeCacheSize=256m"
 
 
 def event(i, day, model="qwen/qwen3-coder", account=RAW_ACCOUNT, **changes):

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from chispa import assert_df_equality
 
 from jobs import pipeline
@@ -38,6 +39,7 @@ def write_input(path, first):
         f.write('{"generation_id": "broken"\n' + json.dumps({**event(99_999, 3), "tokens_prompt": -1}) + "\n")
 
 
+@pytest.mark.slow
 def test_two_pipelines_at_once_count_each_request_once_and_equal_one_run(spark, cfg, subprocess_conf, tmp_path):
     for name, first in FIRST.items():
         write_input(tmp_path / name / "ev.jsonl", first)

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import yaml
 from chispa import assert_df_equality
 
@@ -67,6 +68,7 @@ def killed_during_gold_writes(wh, tmp_path, test_conf) -> None:
     assert proc.returncode == -signal.SIGKILL, f"the run was not killed (exit status {proc.returncode})"
 
 
+@pytest.mark.slow
 def test_late_data_a_killed_run_and_a_rerun_end_equal_to_a_rebuild(spark, cfg, subprocess_conf, tmp_path):
     # May 2025: weeks start on Mondays 5, 12 and 19.
     write(tmp_path / "b1" / "ev.jsonl", [

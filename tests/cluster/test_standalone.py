@@ -30,7 +30,7 @@ import yaml
 
 from jobs.common.cli import CONF_DIR, load_conf
 from jobs.summarize import gold_table_names
-from tests.helpers import COLD_JVM_OPTIONS, assert_same_gold, gold
+from tests.helpers import TEST_JVM_OPTIONS, assert_same_gold, gold
 from tools import package
 from tools.standalone import StandaloneCluster, spark_submit
 
@@ -49,7 +49,7 @@ def _submit(cluster, dist, python_env, conf, args, log, **popen):
     return spark_submit(
         cluster.url, archive, launcher, [args[0], "--conf", str(conf), "--shuffle-partitions", "4", *args[1:]],
         executor_memory="1g", driver_memory="1g", python_env=python_env["archive"],
-        extra_conf={"spark.driver.extraJavaOptions": COLD_JVM_OPTIONS, "spark.executor.extraJavaOptions": COLD_JVM_OPTIONS},
+        extra_conf={"spark.driver.extraJavaOptions": TEST_JVM_OPTIONS, "spark.executor.extraJavaOptions": TEST_JVM_OPTIONS},
         driver_python=str(python_env["python"]), env={KEY_ENV: key}, cwd=python_env["cwd"],
         popen={"stderr": open(log, "wb"), **popen},
     )
@@ -146,7 +146,7 @@ def cluster_run(local_run, python_env, tmp_path_factory):
     raw, wh = local_run["root"] / "raw", root / "warehouse"  # the same files as the local run
     result = {"raw": raw, "warehouse": wh, "killed": [], "stdout": []}
     with StandaloneCluster(workers=2, cores=1, memory="1g", root=root / "cluster",
-                           daemon_java_options=COLD_JVM_OPTIONS) as cluster:
+                           daemon_java_options=TEST_JVM_OPTIONS) as cluster:
         pipe = _submit(cluster, dist, python_env, conf_path, [
             "pipeline", "--events", str(raw / "events"), "--labels", str(raw / "labels"), "--warehouse", str(wh),
         ], root / "pipeline.log", stdout=subprocess.PIPE, text=True)
@@ -192,7 +192,7 @@ def test_every_jvm_of_the_cluster_run_had_the_test_flags(cluster_ok):
     assert [len(argv[role]) for role in ("driver", "executor", "daemon")] == [1, 2, 3]
     for role, processes in argv.items():
         for args in processes:
-            assert args[0].endswith("java") and set(COLD_JVM_OPTIONS.split()) <= set(args), (role, args[:8])
+            assert args[0].endswith("java") and set(TEST_JVM_OPTIONS.split()) <= set(args), (role, args[:8])
 
 
 def test_an_executor_was_killed_and_the_job_recovered(cluster_run):
