@@ -110,4 +110,4 @@ def pytest_collection_modifyitems(config, items):
         module = item.module.__name__
         item.add_marker(pytest.mark.xdist_group("generated_warehouse" if module in shared else module))
     # cluster first, then the other long groups, then the rest (a stable sort: same order on every worker)
-    items.sort(key=lambda item: (item.module.__name__ not in long, item.get_closest_marker("cluster") is None))
+    items.sort(key=lambda item: (item.get_closest_marker("cluster") is None, item.module.__name__ not in long))
