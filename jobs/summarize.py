@@ -133,12 +133,13 @@ def cohort_tables(spark: SparkSession, cfg: dict, agg: DataFrame, last_date: dt.
 
 
 def cohort_signals(spark: SparkSession, cfg: dict, cells: DataFrame, published: DataFrame, key: str) -> DataFrame:
-    """The key's signals (transforms.signals), tested on the driver: their inputs are one row
-    per pair of published cohort cells and one per cohort, a few thousand at most."""
+    """The key's signals (transforms.signals), tested on the driver: their inputs come from
+    the matrix's cells, one row per cell (a few thousand at most), collected once."""
     c = cfg.get("cohorts", {})
-    pairs = cohorts.boomerang_pairs(cells, published, key).toPandas()
-    candidates = cohorts.foundational_candidates(published, key, int(c.get("horizon_months", 5)),
-                                                 int(c.get("min_later_cohorts", 2))).toPandas()
+    matrix = cohorts.signal_inputs(cells, published, key).toPandas()
+    pairs = cohorts.boomerang_pairs(matrix, key)
+    candidates = cohorts.foundational_candidates(matrix, key, int(c.get("horizon_months", 5)),
+                                                 int(c.get("min_later_cohorts", 2)))
     table = signals.evaluate(
         pairs, candidates, key, fdr_level=float(c.get("fdr_level", 0.05)), min_rise=float(c.get("min_rise", 0.03)),
         min_level=float(c.get("min_level", 0.3)), lift=float(c.get("lift", 1.5)),

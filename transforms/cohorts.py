@@ -4,13 +4,16 @@ An account belongs to the cohort of the calendar month of its first request to a
 model (or author); retention at months_since = k is the share of the cohort active
 in month k, a return after a gap counting again. Everything is computed from the
 distinct (account, model, month) activity table, never from raw requests, and
-the cohort x month grid is built per cohort (never accounts x months).
+the cohort x month grid is built per cohort (never accounts x months). The matrices
+are Spark's; the inputs of the signals' tests are built from a matrix's cells (a few
+thousand rows) on the driver, with pandas.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
@@ -131,30 +134,50 @@ def author_cohort_retention(activity_df: DataFrame, end_month: dt.date, k_min: i
     return suppress(cells, "author", end_month, suppressed)
 
 
-def boomerang_pairs(cells: DataFrame, published: DataFrame, key: str) -> DataFrame:
+def signal_inputs(cells: DataFrame, published: DataFrame, key: str) -> DataFrame:
+    """The published matrix with each cell's stayed_accounts (from its retention_cells): all
+    the signals' tests read. One row per cell of the matrix (a few thousand at most: keys x
+    cohorts x months), so the pairs and candidates below are built from it on the driver."""
+    keys = [key, "cohort_month", "months_since"]
+    return published.join(cells.select(*keys, "stayed_accounts"), on=keys, how="left").select(
+        *keys, "cohort_size", "active_accounts", "retention", "suppressed", "stayed_accounts")
+
+
+COUNTS = ("cohort_size", "active_accounts", "stayed_accounts")
+
+
+def _visible(matrix: pd.DataFrame) -> pd.DataFrame:
+    """The published cells of a matrix (signal_inputs, as pandas): a suppressed cell takes no
+    part. Their counts are whole numbers again (a column with a suppressed cell's null
+    comes from Spark as floats)."""
+    visible = matrix[~matrix["suppressed"].astype(bool)]
+    return visible.astype({c: "int64" for c in COUNTS if c in visible.columns})
+
+
+def boomerang_pairs(matrix: pd.DataFrame, key: str) -> pd.DataFrame:
     """Every two consecutive months (k - 1, k), k >= 2, of a cohort whose cells are both published,
     with the counts McNemar's test takes: key, cohort_month, months_since (k), cohort_size,
     value (retention at k), baseline (at k - 1), compared_at (k - 1), accounts_lost (active at
     k - 1, not at k), accounts_gained (active at k, not at k - 1).
 
-    `cells`: retention_cells (raw counts); `published`: the matrix after suppression. A cell
-    suppressed there is never part of a pair."""
+    `matrix`: signal_inputs as pandas. A cell suppressed there is never part of a pair."""
     keys = [key, "cohort_month", "months_since"]
-    visible = published.filter(~F.col("suppressed")).select(*keys)
-    cur = cells.join(visible, on=keys, how="inner")
-    prev = cur.select(key, "cohort_month", (F.col("months_since") + 1).alias("months_since"),
-                      F.col("active_accounts").alias("previous_accounts"))
-    return cur.filter(F.col("months_since") >= 2).join(prev, on=keys, how="inner").select(
-        key, "cohort_month", "months_since", "cohort_size",
-        (F.col("active_accounts") / F.col("cohort_size")).alias("value"),
-        (F.col("previous_accounts") / F.col("cohort_size")).alias("baseline"),
-        (F.col("months_since") - 1).alias("compared_at"),
-        (F.col("previous_accounts") - F.col("stayed_accounts")).alias("accounts_lost"),
-        (F.col("active_accounts") - F.col("stayed_accounts")).alias("accounts_gained"),
-    )
+    cur = _visible(matrix)
+    prev = cur[keys + ["active_accounts"]].rename(columns={"active_accounts": "previous_accounts"})
+    prev = prev.assign(months_since=prev["months_since"] + 1)
+    m = cur[cur["months_since"] >= 2].merge(prev, on=keys, how="inner")
+    return pd.DataFrame({
+        key: m[key], "cohort_month": m["cohort_month"], "months_since": m["months_since"],
+        "cohort_size": m["cohort_size"],
+        "value": m["active_accounts"] / m["cohort_size"],
+        "baseline": m["previous_accounts"] / m["cohort_size"],
+        "compared_at": m["months_since"] - 1,
+        "accounts_lost": m["previous_accounts"] - m["stayed_accounts"],
+        "accounts_gained": m["active_accounts"] - m["stayed_accounts"],
+    })
 
 
-def foundational_candidates(published: DataFrame, key: str, horizon: int, min_later: int) -> DataFrame:
+def foundational_candidates(matrix: pd.DataFrame, key: str, horizon: int, min_later: int) -> pd.DataFrame:
     """Every cohort published at `horizon`, beside the key's later cohorts: key, cohort_month,
     months_since (the horizon), cohort_size, value (retention at the horizon), compared_at,
     compared_value (its own retention there), baseline (the later cohorts' mean retention at compared_at), later_spread
@@ -162,29 +185,29 @@ def foundational_candidates(published: DataFrame, key: str, horizon: int, min_la
 
     compared_at is the latest month from 1 to the horizon at which at least `min_later`
     later cohorts are published (the horizon itself once they have reached it); a cohort
-    without such a month, or not published there itself, has no row. Only published
-    cells take part."""
-    visible = published.filter(~F.col("suppressed")).select(key, "cohort_month", "months_since", "cohort_size",
-                                                            "retention")
-    at_h = visible.filter(F.col("months_since") == horizon).select(
-        key, "cohort_month", "cohort_size", F.col("retention").alias("value"))
-    later = visible.select(key, F.col("cohort_month").alias("later_month"), "months_since",
-                           F.col("retention").alias("later_retention"))
+    without such a month, or not published there itself, has no row. `matrix`:
+    signal_inputs (or any published matrix) as pandas; only published cells take part."""
+    visible = _visible(matrix)
+    at_h = (visible.loc[visible["months_since"] == horizon, [key, "cohort_month", "cohort_size", "retention"]]
+            .rename(columns={"retention": "value"}))
+    later = visible[[key, "cohort_month", "months_since", "retention"]].rename(
+        columns={"cohort_month": "later_month", "retention": "later_retention"})
+    pairs = at_h[[key, "cohort_month"]].merge(later, on=key, how="inner")
+    pairs = pairs[(pairs["later_month"] > pairs["cohort_month"]) & pairs["months_since"].between(1, horizon)]
     per_month = (
-        at_h.select(key, "cohort_month").join(later, on=key, how="inner")
-        .filter((F.col("later_month") > F.col("cohort_month")) & F.col("months_since").between(1, horizon))
-        .groupBy(key, "cohort_month", "months_since")
-        .agg(F.avg("later_retention").alias("baseline"), F.stddev_samp("later_retention").alias("later_spread"),
-             F.count(F.lit(1)).alias("later_cohorts"))
-        .filter(F.col("later_cohorts") >= min_later)
+        pairs.groupby([key, "cohort_month", "months_since"], as_index=False)
+        .agg(baseline=("later_retention", "mean"), later_spread=("later_retention", "std"),
+             later_cohorts=("later_retention", "size"))
     )
-    latest = per_month.groupBy(key, "cohort_month").agg(F.max("months_since").alias("months_since"))
-    own = visible.select(key, "cohort_month", "months_since", F.col("retention").alias("compared_value"))
-    return (
-        per_month.join(latest, on=[key, "cohort_month", "months_since"], how="inner")
-        .join(own, on=[key, "cohort_month", "months_since"], how="inner")
-        .withColumnRenamed("months_since", "compared_at")
-        .join(at_h, on=[key, "cohort_month"], how="inner")
-        .select(key, "cohort_month", F.lit(horizon).alias("months_since"), "cohort_size", "value", "compared_at",
-                "compared_value", "baseline", "later_spread", "later_cohorts")
+    per_month = per_month[per_month["later_cohorts"] >= min_later]
+    latest = per_month.groupby([key, "cohort_month"], as_index=False)["months_since"].max()
+    own = visible[[key, "cohort_month", "months_since", "retention"]].rename(columns={"retention": "compared_value"})
+    out = (
+        per_month.merge(latest, on=[key, "cohort_month", "months_since"], how="inner")
+        .merge(own, on=[key, "cohort_month", "months_since"], how="inner")
+        .rename(columns={"months_since": "compared_at"})
+        .merge(at_h, on=[key, "cohort_month"], how="inner")
+        .assign(months_since=horizon)
     )
+    return out[[key, "cohort_month", "months_since", "cohort_size", "value", "compared_at", "compared_value",
+                "baseline", "later_spread", "later_cohorts"]].reset_index(drop=True)

@@ -1,8 +1,8 @@
 """Cohort signals with their evidence: which boomerangs and foundational cohorts chance does not explain.
 
 The inputs are small (one row per pair of published cohort cells, one per cohort), built
-in Spark by `transforms.cohorts.boomerang_pairs` and `foundational_candidates`; the tests
-run here, on pandas, with scipy.
+from a matrix's cells by `transforms.cohorts.boomerang_pairs` and `foundational_candidates`;
+the tests run here, on pandas, with scipy.
 
 - **Boomerang** (month k against month k - 1, k >= 2): the same accounts are measured in
   both months, so the test is McNemar's, exact and one-sided: of the b + c accounts active

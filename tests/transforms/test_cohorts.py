@@ -90,8 +90,9 @@ def test_boomerang_pairs_count_accounts_lost_and_gained_on_published_cells_only(
     activity = local_frame(spark, rows, ACTIVITY)
     cells = cohorts.retention_cells(activity, "model", m(5))
     published = cohorts.cohort_retention(activity, "model", m(5), k_min=5, cells=cells)
+    pairs = cohorts.boomerang_pairs(cohorts.signal_inputs(cells, published, "model").toPandas(), "model")
     got = [(r.months_since, r.compared_at, r.cohort_size, r.value, r.baseline, r.accounts_lost, r.accounts_gained)
-           for r in cohorts.boomerang_pairs(cells, published, "model").orderBy("months_since").collect()]
+           for r in pairs.sort_values("months_since").itertuples()]
     assert got == [(2, 1, 40, 10 / 40, 30 / 40, 20, 0), (3, 2, 40, 30 / 40, 10 / 40, 5, 25)]
 
 
@@ -118,8 +119,8 @@ def test_foundational_candidates_compare_with_the_later_cohorts_mean_and_spread(
         # h: a single later cohort: no comparison.
         + retention_rows("h", m(6), [1, .6, .52, .47, .43, .40]) + retention_rows("h", m(7), [1, .3, .2, .2, .2])
     )
-    out = cohorts.foundational_candidates(local_frame(spark, rows, RET), "model", 5, 2)
-    got = {(r.model, r.cohort_month): r for r in out.collect()}
+    out = cohorts.foundational_candidates(local_frame(spark, rows, RET).toPandas(), "model", 5, 2)
+    got = {(r.model, r.cohort_month): r for r in out.itertuples()}
     # f's June cohort reaches month 5 too; its later cohorts (July, August) are both seen at month 2.
     assert sorted(got) == [("f", m(5)), ("f", m(6)), ("g", m(6))]
     assert (got[("f", m(6))].compared_at, got[("f", m(6))].later_cohorts) == (2, 2)
