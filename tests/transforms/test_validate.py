@@ -35,38 +35,51 @@ def reasons(spark, rows):
     return [r["reason"] for r in out.select("reason").collect()]
 
 
-@pytest.mark.parametrize(
-    "changes, expected",
-    [
-        ({}, None),
-        ({"is_malformed": True}, "malformed_record"),
-        ({"generation_id": None}, "missing_generation_id"),
-        ({"account_id": "   "}, None),  # optional: a blank account is an unknown account, not a bad row
-        ({"model": ""}, "missing_model"),
-        ({"created_at": None}, "missing_created_at"),
-        ({"created_at": "2025-13-01T00:00:00Z"}, "bad_created_at"),
-        ({"created_at": "yesterday"}, "bad_created_at"),
-        ({"tokens_prompt": None}, "missing_tokens_prompt"),
-        ({"tokens_prompt": "12.5"}, "bad_tokens_prompt"),
-        ({"tokens_prompt": "1e3"}, "bad_tokens_prompt"),
-        ({"tokens_prompt": "9223372036854775808"}, "bad_tokens_prompt"),  # 2^63: overflows long
-        ({"tokens_prompt": "9223372036854775807"}, None),  # 2^63 - 1 fits
-        ({"tokens_prompt": "-1"}, "negative_tokens_prompt"),
-        ({"tokens_completion": "-3"}, "negative_tokens_completion"),
-        ({"native_tokens_reasoning": "-1"}, "negative_native_tokens_reasoning"),
-        ({"native_tokens_cached": "x"}, "bad_native_tokens_cached"),
-        ({"total_cost": "free"}, "bad_total_cost"),
-        ({"total_cost": "NaN"}, "bad_total_cost"),
-        ({"total_cost": "-0.01"}, "negative_total_cost"),
-        ({"total_cost": "0"}, None),
-        ({"is_byok": "maybe"}, "bad_is_byok"),
-        ({"is_byok": "TRUE"}, None),
-        ({"latency_ms": "fast"}, "bad_latency_ms"),
-    ],
-)
-def test_each_rule_gives_its_reason(spark, changes, expected):
-    is_malformed = changes.pop("is_malformed", False)
-    assert reasons(spark, [raw_row(is_malformed, **changes)]) == [expected]
+# One raw row per case, each breaking at most one rule (or none), and the reason expected.
+CASES = [
+    ({}, None),
+    ({"is_malformed": True}, "malformed_record"),
+    ({"generation_id": None}, "missing_generation_id"),
+    ({"account_id": "   "}, None),  # optional: a blank account is an unknown account, not a bad row
+    ({"model": ""}, "missing_model"),
+    ({"created_at": None}, "missing_created_at"),
+    ({"created_at": "2025-13-01T00:00:00Z"}, "bad_created_at"),
+    ({"created_at": "yesterday"}, "bad_created_at"),
+    ({"tokens_prompt": None}, "missing_tokens_prompt"),
+    ({"tokens_prompt": "12.5"}, "bad_tokens_prompt"),
+    ({"tokens_prompt": "1e3"}, "bad_tokens_prompt"),
+    ({"tokens_prompt": "9223372036854775808"}, "bad_tokens_prompt"),  # 2^63: overflows long
+    ({"tokens_prompt": "9223372036854775807"}, None),  # 2^63 - 1 fits
+    ({"tokens_prompt": "-1"}, "negative_tokens_prompt"),
+    ({"tokens_completion": "-3"}, "negative_tokens_completion"),
+    ({"native_tokens_reasoning": "-1"}, "negative_native_tokens_reasoning"),
+    ({"native_tokens_cached": "x"}, "bad_native_tokens_cached"),
+    ({"total_cost": "free"}, "bad_total_cost"),
+    ({"total_cost": "NaN"}, "bad_total_cost"),
+    ({"total_cost": "-0.01"}, "negative_total_cost"),
+    ({"total_cost": "0"}, None),
+    ({"is_byok": "maybe"}, "bad_is_byok"),
+    ({"is_byok": "TRUE"}, None),
+    ({"latency_ms": "fast"}, "bad_latency_ms"),
+]
+
+
+@pytest.fixture(scope="module")
+def case_reasons(spark):
+    """The reason of every case's row, from one frame and one query (each case its own
+    row, told apart by an extra column that validated keeps)."""
+    rows = []
+    for i, (changes, _) in enumerate(CASES):
+        changes = dict(changes)
+        rows.append((*raw_row(changes.pop("is_malformed", False), **changes), i))
+    df = local_frame(spark, rows, T.StructType(RAW_SCHEMA.fields + [T.StructField("case", T.IntegerType())]))
+    out = validate.validated(df, schema.EVENT_FIELDS, schema.NON_NEGATIVE_EVENT_COLUMNS)
+    return {r["case"]: r["reason"] for r in out.select("case", "reason").collect()}
+
+
+@pytest.mark.parametrize("case", range(len(CASES)), ids=[f"{i}-{expected}" for i, (_, expected) in enumerate(CASES)])
+def test_each_rule_gives_its_reason(case_reasons, case):
+    assert case_reasons[case] == CASES[case][1], CASES[case][0]
 
 
 def test_first_broken_rule_wins(spark):
