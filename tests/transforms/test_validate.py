@@ -30,9 +30,13 @@ def raw_row(is_malformed=False, **changes):
 
 
 def reasons(spark, rows):
-    df = local_frame(spark, rows, RAW_SCHEMA)
+    """The reason of each raw row, in the rows' order: one frame and one query, each row
+    told apart by its index (an extra column, which validated keeps)."""
+    indexed = T.StructType(RAW_SCHEMA.fields + [T.StructField("row", T.IntegerType())])
+    df = local_frame(spark, [(*r, i) for i, r in enumerate(rows)], indexed)
     out = validate.validated(df, schema.EVENT_FIELDS, schema.NON_NEGATIVE_EVENT_COLUMNS)
-    return [r["reason"] for r in out.select("reason").collect()]
+    found = {r["row"]: r["reason"] for r in out.select("row", "reason").collect()}
+    return [found[i] for i in range(len(rows))]
 
 
 # One raw row per case, each breaking at most one rule (or none), and the reason expected.
@@ -66,15 +70,12 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def case_reasons(spark):
-    """The reason of every case's row, from one frame and one query (each case its own
-    row, told apart by an extra column that validated keeps)."""
+    """The reason of every case's row, all validated in one query."""
     rows = []
-    for i, (changes, _) in enumerate(CASES):
+    for changes, _ in CASES:
         changes = dict(changes)
-        rows.append((*raw_row(changes.pop("is_malformed", False), **changes), i))
-    df = local_frame(spark, rows, T.StructType(RAW_SCHEMA.fields + [T.StructField("case", T.IntegerType())]))
-    out = validate.validated(df, schema.EVENT_FIELDS, schema.NON_NEGATIVE_EVENT_COLUMNS)
-    return {r["case"]: r["reason"] for r in out.select("case", "reason").collect()}
+        rows.append(raw_row(changes.pop("is_malformed", False), **changes))
+    return reasons(spark, rows)
 
 
 @pytest.mark.parametrize("case", range(len(CASES)), ids=[f"{i}-{expected}" for i, (_, expected) in enumerate(CASES)])
